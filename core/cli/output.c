@@ -1,0 +1,45 @@
+/*
+ * core/cli/output.c — option parsing and output helpers shared by the
+ * commands. Everything printed passes through the log's secret masking.
+ */
+#include "cli.h"
+
+#include "../log.h"
+
+#include <stdio.h>
+
+gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *summary,
+                      const GOptionEntry *entries)
+{
+    g_autoptr(GOptionContext) ctx = g_option_context_new(params);
+    g_option_context_set_summary(ctx, summary);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) err = NULL;
+    if (!g_option_context_parse(ctx, argc, argv, &err)) {
+        fprintf(stderr, "kizuna: %s\n", err->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void kz_cli_print_json(JsonNode *root)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, root);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    g_autofree char *safe = kz_log_redact(text);
+    fputs(safe, stdout);
+    fputc('\n', stdout);
+    json_node_unref(root);
+}
+
+void kz_cli_print(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autofree char *safe = kz_log_redact(text);
+    fputs(safe, stdout);
+}

@@ -1,0 +1,333 @@
+/*
+ * core/config.c — see config.h. libxml2 parses the file with network and
+ * DTD loading off and entities unexpanded (a DOCTYPE is refused outright),
+ * so a config can never make the host read another file or reach a host.
+ */
+#include "config.h"
+
+#include "log.h"
+#include "params.h"
+
+#include <libxml/parser.h>
+#include <libxml/relaxng.h>
+#include <libxml/xmlerror.h>
+#include <string.h>
+
+extern const char kz_stack_schema[];     /* sdk/schema/stack.rng, embedded at build time */
+extern const unsigned kz_stack_schema_len;
+
+static void add_error(GPtrArray *errors, const char *file, guint line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+static void add_error(GPtrArray *errors, const char *file, guint line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", file, line, msg));
+}
+
+/* libxml2 reports through a structured handler; we turn each report into
+ * one line of `errors`. */
+typedef struct {
+    GPtrArray *errors;
+    const char *file;
+} xml_error_sink;
+
+static void on_xml_error(void *data, xmlErrorPtr e)
+{
+    xml_error_sink *sink = data;
+    g_autofree char *msg = g_strdup(e->message != NULL ? e->message : "unknown XML error");
+    g_strchomp(msg);
+    add_error(sink->errors, sink->file, e->line > 0 ? (guint)e->line : 1, "%s", msg);
+}
+
+static void param_free(kz_config_param *p)
+{
+    g_free(p->name);
+    g_free(p->text);
+    g_free(p->env);
+    g_free(p);
+}
+
+static void instance_free(kz_config_instance *inst)
+{
+    g_free(inst->name);
+    g_free(inst->component);
+    g_ptr_array_unref(inst->params);
+    g_free(inst);
+}
+
+void kz_config_free(kz_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    g_free(cfg->path);
+    g_free(cfg->dir);
+    g_free(cfg->store_path);
+    g_ptr_array_unref(cfg->plugin_dirs);
+    g_ptr_array_unref(cfg->instances);
+    g_free(cfg);
+}
+
+const char *const *kz_config_plugin_dirs(const kz_config *cfg)
+{
+    return (const char *const *)cfg->plugin_dirs->pdata;
+}
+
+static char *attr(xmlNodePtr node, const char *name)
+{
+    xmlChar *v = xmlGetProp(node, (const xmlChar *)name);
+    char *copy = g_strdup((const char *)v);
+    xmlFree(v);
+    return copy;
+}
+
+static char *text_of(xmlNodePtr node)
+{
+    xmlChar *v = xmlNodeGetContent(node);
+    char *copy = g_strdup(v != NULL ? (const char *)v : "");
+    xmlFree(v);
+    return copy;
+}
+
+static gboolean is_element(xmlNodePtr node, const char *name)
+{
+    return node->type == XML_ELEMENT_NODE && strcmp((const char *)node->name, name) == 0;
+}
+
+static char *resolve_path(const kz_config *cfg, const char *path)
+{
+    return g_path_is_absolute(path) ? g_strdup(path) : g_build_filename(cfg->dir, path, NULL);
+}
+
+static void read_instances(kz_config *cfg, xmlNodePtr group, int kind, GHashTable *names, GPtrArray *errors)
+{
+    for (xmlNodePtr n = group->children; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        kz_config_instance *inst = g_new0(kz_config_instance, 1);
+        inst->kind = kind;
+        inst->name = attr(n, "name");
+        inst->component = attr(n, "component");
+        inst->line = (guint)xmlGetLineNo(n);
+        inst->params = g_ptr_array_new_with_free_func((GDestroyNotify)param_free);
+        gpointer first = g_hash_table_lookup(names, inst->name);
+        if (first != NULL)
+            add_error(errors, cfg->path, inst->line, "instance name '%s' is already used at line %u", inst->name,
+                      GPOINTER_TO_UINT(first));
+        else
+            g_hash_table_insert(names, inst->name, GUINT_TO_POINTER(inst->line));
+        for (xmlNodePtr p = n->children; p != NULL; p = p->next) {
+            if (!is_element(p, "param"))
+                continue;
+            kz_config_param *param = g_new0(kz_config_param, 1);
+            param->name = attr(p, "name");
+            param->env = attr(p, "env");
+            param->text = param->env == NULL ? text_of(p) : NULL;
+            param->line = (guint)xmlGetLineNo(p);
+            g_ptr_array_add(inst->params, param);
+        }
+        g_ptr_array_add(cfg->instances, inst);
+    }
+}
+
+static gboolean validate_schema(xmlDocPtr doc, xml_error_sink *sink)
+{
+    xmlRelaxNGParserCtxtPtr pctx = xmlRelaxNGNewMemParserCtxt(kz_stack_schema, (int)kz_stack_schema_len);
+    xmlRelaxNGPtr schema = xmlRelaxNGParse(pctx);
+    xmlRelaxNGFreeParserCtxt(pctx);
+    if (schema == NULL) {
+        add_error(sink->errors, sink->file, 1, "internal error: the embedded schema does not compile");
+        return FALSE;
+    }
+    xmlRelaxNGValidCtxtPtr vctx = xmlRelaxNGNewValidCtxt(schema);
+    xmlRelaxNGSetValidStructuredErrors(vctx, on_xml_error, sink);
+    guint before = sink->errors->len;
+    int rc = xmlRelaxNGValidateDoc(vctx, doc);
+    xmlRelaxNGFreeValidCtxt(vctx);
+    xmlRelaxNGFree(schema);
+    if (rc != 0 && sink->errors->len == before)
+        add_error(sink->errors, sink->file, 1, "does not match the stack schema");
+    return rc == 0;
+}
+
+kz_config *kz_config_load(const char *path, GPtrArray *errors)
+{
+    xml_error_sink sink = {errors, path};
+    guint before = errors->len;
+    xmlParserCtxtPtr pctx = xmlNewParserCtxt();
+    if (pctx == NULL) {
+        add_error(errors, path, 1, "out of memory");
+        return NULL;
+    }
+    xmlSetStructuredErrorFunc(&sink, on_xml_error);
+    xmlDocPtr doc = xmlCtxtReadFile(pctx, path, NULL, XML_PARSE_NONET | XML_PARSE_NOCDATA);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    xmlFreeParserCtxt(pctx);
+    if (doc == NULL) {
+        if (errors->len == before)
+            add_error(errors, path, 1, "cannot read the file");
+        return NULL;
+    }
+    if (doc->intSubset != NULL) {
+        add_error(errors, path, (guint)xmlGetLineNo((xmlNodePtr)doc->intSubset),
+                  "a DOCTYPE is not allowed in a stack config");
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    if (!validate_schema(doc, &sink)) {
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+
+    kz_config *cfg = g_new0(kz_config, 1);
+    cfg->path = g_strdup(path);
+    g_autofree char *abs = g_canonicalize_filename(path, NULL);
+    cfg->dir = g_path_get_dirname(abs);
+    cfg->plugin_dirs = g_ptr_array_new_null_terminated(4, g_free, TRUE);
+    cfg->instances = g_ptr_array_new_with_free_func((GDestroyNotify)instance_free);
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    for (xmlNodePtr n = root->children; n != NULL; n = n->next) {
+        if (is_element(n, "store")) {
+            g_autofree char *p = attr(n, "path");
+            cfg->store_path = resolve_path(cfg, p);
+        } else if (is_element(n, "plugins")) {
+            for (xmlNodePtr d = n->children; d != NULL; d = d->next)
+                if (is_element(d, "dir")) {
+                    g_autofree char *p = text_of(d);
+                    g_ptr_array_add(cfg->plugin_dirs, resolve_path(cfg, g_strstrip(p)));
+                }
+        } else if (n->type == XML_ELEMENT_NODE) {
+            /* "sources" -> source, ...: the schema admits nothing else */
+            g_autofree char *kind = g_strndup((const char *)n->name, strlen((const char *)n->name) - 1);
+            read_instances(cfg, n, kz_component_kind_from_name(kind), names, errors);
+        }
+    }
+    xmlFreeDoc(doc);
+    if (errors->len > before) {
+        kz_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+const kz_config_instance *kz_config_find_instance(const kz_config *cfg, const char *name)
+{
+    for (guint i = 0; i < cfg->instances->len; i++) {
+        const kz_config_instance *inst = cfg->instances->pdata[i];
+        if (strcmp(inst->name, name) == 0)
+            return inst;
+    }
+    return NULL;
+}
+
+static const kz_param_info *find_spec(const kz_component_info *comp, const char *name)
+{
+    for (guint i = 0; i < comp->params->len; i++) {
+        const kz_param_info *spec = comp->params->pdata[i];
+        if (strcmp(spec->name, name) == 0)
+            return spec;
+    }
+    return NULL;
+}
+
+static char *known_params(const kz_component_info *comp)
+{
+    if (comp->params->len == 0)
+        return g_strdup("it takes no parameters");
+    GString *s = g_string_new("known: ");
+    for (guint i = 0; i < comp->params->len; i++)
+        g_string_append_printf(s, "%s%s", i ? ", " : "", ((kz_param_info *)comp->params->pdata[i])->name);
+    return g_string_free(s, FALSE);
+}
+
+GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_instance *inst,
+                                     const kz_component_info *comp, GPtrArray *errors)
+{
+    guint before = errors->len;
+    GHashTable *values =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
+    for (guint i = 0; i < inst->params->len; i++) {
+        const kz_config_param *p = inst->params->pdata[i];
+        const kz_param_info *spec = find_spec(comp, p->name);
+        if (spec == NULL) {
+            g_autofree char *known = known_params(comp);
+            add_error(errors, cfg->path, p->line, "unknown parameter '%s' for component '%s' (%s)", p->name,
+                      comp->name, known);
+            continue;
+        }
+        if (g_hash_table_contains(values, p->name)) {
+            add_error(errors, cfg->path, p->line, "parameter '%s' is given twice", p->name);
+            continue;
+        }
+        const char *text = p->text;
+        if (p->env != NULL) {
+            text = g_getenv(p->env);
+            if (text == NULL) {
+                add_error(errors, cfg->path, p->line, "parameter '%s': environment variable %s is not set",
+                          p->name, p->env);
+                continue;
+            }
+        } else if (spec->type == KZ_PARAM_SECRET) {
+            g_warning("%s:%u: secret parameter '%s' is written in the file; prefer env=\"VARIABLE\"", cfg->path,
+                      p->line, p->name);
+        }
+        if (spec->type == KZ_PARAM_SECRET)
+            kz_log_add_secret(text);
+        g_autoptr(GError) err = NULL;
+        kz_param_value *v = g_new0(kz_param_value, 1);
+        if (!kz_param_parse(spec->type, text, v, &err)) {
+            add_error(errors, cfg->path, p->line, "parameter '%s' (%s): %s", p->name,
+                      kz_param_type_name(spec->type), err->message);
+            g_free(v);
+            continue;
+        }
+        g_hash_table_insert(values, g_strdup(p->name), v);
+    }
+    for (guint i = 0; i < comp->params->len; i++) {
+        const kz_param_info *spec = comp->params->pdata[i];
+        if (g_hash_table_contains(values, spec->name))
+            continue;
+        if (spec->default_value != NULL) {
+            kz_param_value *v = g_new0(kz_param_value, 1);
+            if (kz_param_parse(spec->type, spec->default_value, v, NULL))
+                g_hash_table_insert(values, g_strdup(spec->name), v);
+            else
+                g_free(v); /* the loader checked defaults: cannot happen */
+        } else if (spec->required) {
+            add_error(errors, cfg->path, inst->line, "instance '%s': missing required parameter '%s' (%s: %s)",
+                      inst->name, spec->name, kz_param_type_name(spec->type), spec->help);
+        }
+    }
+    if (errors->len > before) {
+        g_hash_table_unref(values);
+        return NULL;
+    }
+    return values;
+}
+
+gboolean kz_config_check_instances(const kz_config *cfg, const kz_registry *reg, GPtrArray *errors)
+{
+    guint before = errors->len;
+    for (guint i = 0; i < cfg->instances->len; i++) {
+        const kz_config_instance *inst = cfg->instances->pdata[i];
+        const kz_component_info *comp = kz_registry_find_component(reg, inst->component);
+        if (comp == NULL) {
+            add_error(errors, cfg->path, inst->line, "instance '%s': unknown component '%s' (no loaded plugin provides it)",
+                      inst->name, inst->component);
+            continue;
+        }
+        if (comp->kind != inst->kind) {
+            add_error(errors, cfg->path, inst->line, "instance '%s': component '%s' is a %s, not a %s", inst->name,
+                      inst->component, kz_component_kind_name(comp->kind), kz_component_kind_name(inst->kind));
+            continue;
+        }
+        GHashTable *values = kz_config_resolve_params(cfg, inst, comp, errors);
+        if (values != NULL)
+            g_hash_table_unref(values);
+    }
+    return errors->len == before;
+}

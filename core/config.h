@@ -1,0 +1,69 @@
+/*
+ * core/config.h — the stack config: one XML file, validated against the
+ * RelaxNG schema of sdk/schema/stack.rng (compiled into the host), then
+ * turned into plain structs. Every error is one line "file:line: message".
+ *
+ * Loading happens in two steps. kz_config_load() checks the file on its
+ * own (well-formed, schema, names unique). kz_config_check_instances()
+ * checks each instance's parameters against its component's specs, which
+ * needs the plugin registry; it runs before any instance is created.
+ */
+#ifndef KZ_CORE_CONFIG_H
+#define KZ_CORE_CONFIG_H
+
+#include "registry.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct kz_config_param {
+    char *name;
+    char *text; /* value written in the file, or NULL when env is set */
+    char *env;  /* environment variable holding the value, or NULL */
+    guint line;
+} kz_config_param;
+
+typedef struct kz_config_instance {
+    int kind; /* enum kz_component_kind, from the element name */
+    char *name;
+    char *component;
+    guint line;
+    GPtrArray *params; /* kz_config_param* */
+} kz_config_instance;
+
+typedef struct kz_config {
+    char *path;        /* the file, as given */
+    char *dir;         /* its directory: relative paths are resolved here */
+    char *store_path;  /* absolute, or NULL when the file names no store */
+    GPtrArray *plugin_dirs; /* char*, absolute */
+    GPtrArray *instances;   /* kz_config_instance* */
+} kz_config;
+
+/* Reads and validates `path`. Returns the config, or NULL after appending
+ * one "file:line: message" string per problem to `errors`. */
+kz_config *kz_config_load(const char *path, GPtrArray *errors);
+void kz_config_free(kz_config *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_config, kz_config_free)
+
+/* NULL-terminated view of cfg->plugin_dirs for the registry. */
+const char *const *kz_config_plugin_dirs(const kz_config *cfg);
+
+/* Checks every instance against the registry: the component exists and is
+ * of the element's kind; every parameter is known, of the right type, not
+ * given twice; every required one is there; environment variables named
+ * by env= are set. Appends one line per problem; returns TRUE when none. */
+gboolean kz_config_check_instances(const kz_config *cfg, const kz_registry *reg, GPtrArray *errors);
+
+/* The typed parameters of one instance, defaults applied and secrets read
+ * from the environment (and registered with the log's redaction). Returns
+ * a table name -> kz_param_value*, or NULL after appending errors. */
+GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_instance *inst,
+                                     const kz_component_info *comp, GPtrArray *errors);
+
+/* The instance called `name`, or NULL. */
+const kz_config_instance *kz_config_find_instance(const kz_config *cfg, const char *name);
+
+G_END_DECLS
+
+#endif

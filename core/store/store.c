@@ -1,0 +1,222 @@
+/*
+ * core/store/store.c — see store.h. Migrations are an append-only list of
+ * SQL scripts; PRAGMA user_version records how many have run. Each
+ * migration runs in its own transaction together with the version bump, so
+ * a crash leaves the store at one version or the next, never between.
+ */
+#include "store.h"
+
+#include "../errors.h"
+
+#include <kizuna/common.h>
+#include <sqlite3.h>
+#include <string.h>
+
+/* Append only: never edit a migration that has shipped. */
+static const char *const migrations[] = {
+    /* 1: plugin state (kz_host.state_*) */
+    "CREATE TABLE plugin_state ("
+    "  instance TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value BLOB NOT NULL,"
+    "  updated_us INTEGER NOT NULL,"
+    "  PRIMARY KEY (instance, key)"
+    ") WITHOUT ROWID;",
+};
+
+struct kz_store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *state_get, *state_set, *state_delete;
+};
+
+int kz_store_schema_latest(void)
+{
+    return (int)G_N_ELEMENTS(migrations);
+}
+
+sqlite3 *kz_store_db(kz_store *store)
+{
+    return store->db;
+}
+
+static gboolean fail(kz_store *store, GError **error, const char *what)
+{
+    g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "%s: %s: %s", store->path, what, sqlite3_errmsg(store->db));
+    return FALSE;
+}
+
+static gboolean exec(kz_store *store, const char *sql, GError **error)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "%s: %s", store->path, msg != NULL ? msg : "failed");
+        sqlite3_free(msg);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static int user_version(kz_store *store)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int kz_store_schema_version(kz_store *store)
+{
+    return user_version(store);
+}
+
+static gboolean migrate(kz_store *store, GError **error)
+{
+    if (!exec(store, "BEGIN IMMEDIATE", error))
+        return FALSE;
+    int version = user_version(store);
+    int latest = kz_store_schema_latest();
+    if (version > latest) {
+        exec(store, "ROLLBACK", NULL);
+        g_set_error(error, KZ_ERROR, KZ_ERROR_VERSION,
+                    "%s: the store has schema version %d, written by a newer Kizuna; this binary knows up to %d. "
+                    "Upgrade kizuna to open it",
+                    store->path, version, latest);
+        return FALSE;
+    }
+    for (int v = version; v < latest; v++) {
+        g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", v + 1);
+        if (!exec(store, migrations[v], error) || !exec(store, bump, error)) {
+            exec(store, "ROLLBACK", NULL);
+            g_prefix_error(error, "migration %d: ", v + 1);
+            return FALSE;
+        }
+    }
+    return exec(store, "COMMIT", error);
+}
+
+kz_store *kz_store_open(const char *path, GError **error)
+{
+    kz_store *store = g_new0(kz_store, 1);
+    store->path = g_strdup(path);
+    if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        fail(store, error, "cannot open");
+        kz_store_close(store);
+        return NULL;
+    }
+    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_extended_result_codes(store->db, 1);
+    if (!exec(store, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", error) ||
+        !migrate(store, error)) {
+        kz_store_close(store);
+        return NULL;
+    }
+    if (sqlite3_prepare_v3(store->db, "SELECT value FROM plugin_state WHERE instance = ?1 AND key = ?2", -1,
+                           SQLITE_PREPARE_PERSISTENT, &store->state_get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(store->db,
+                           "INSERT INTO plugin_state (instance, key, value, updated_us) VALUES (?1, ?2, ?3, ?4) "
+                           "ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, "
+                           "updated_us = excluded.updated_us",
+                           -1, SQLITE_PREPARE_PERSISTENT, &store->state_set, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(store->db, "DELETE FROM plugin_state WHERE instance = ?1 AND key = ?2", -1,
+                           SQLITE_PREPARE_PERSISTENT, &store->state_delete, NULL) != SQLITE_OK) {
+        fail(store, error, "cannot prepare statements");
+        kz_store_close(store);
+        return NULL;
+    }
+    return store;
+}
+
+void kz_store_close(kz_store *store)
+{
+    if (store == NULL)
+        return;
+    sqlite3_finalize(store->state_get);
+    sqlite3_finalize(store->state_set);
+    sqlite3_finalize(store->state_delete);
+    sqlite3_close_v2(store->db);
+    g_free(store->path);
+    g_free(store);
+}
+
+int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len,
+                       GError **error)
+{
+    sqlite3_stmt *st = store->state_get;
+    sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int status = KZ_ERR_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        gsize n = (gsize)sqlite3_column_bytes(st, 0);
+        const void *blob = sqlite3_column_blob(st, 0);
+        char *copy = g_malloc(n + 1);
+        if (n > 0)
+            memcpy(copy, blob, n);
+        copy[n] = '\0';
+        *out = copy;
+        *len = n;
+        status = KZ_OK;
+    } else if (rc != SQLITE_DONE) {
+        fail(store, error, "cannot read plugin state");
+        status = KZ_ERR;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return status;
+}
+
+int kz_store_state_set(kz_store *store, const char *instance, const char *key, const void *data, gsize len,
+                       gint64 now_us, GError **error)
+{
+    sqlite3_stmt *st = store->state_set;
+    sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 3, len > 0 ? data : "", len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_us);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        fail(store, error, "cannot write plugin state");
+        return KZ_ERR;
+    }
+    return KZ_OK;
+}
+
+int kz_store_state_delete(kz_store *store, const char *instance, const char *key, GError **error)
+{
+    sqlite3_stmt *st = store->state_delete;
+    sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        fail(store, error, "cannot delete plugin state");
+        return KZ_ERR;
+    }
+    return sqlite3_changes(store->db) > 0 ? KZ_OK : KZ_ERR_NOT_FOUND;
+}
+
+gboolean kz_store_integrity_check(kz_store *store, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    gboolean ok = FALSE;
+    if (sqlite3_prepare_v2(store->db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *answer = (const char *)sqlite3_column_text(st, 0);
+        ok = answer != NULL && strcmp(answer, "ok") == 0;
+        if (!ok)
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "%s: integrity check: %s", store->path,
+                        answer != NULL ? answer : "(no answer)");
+    } else {
+        fail(store, error, "integrity check");
+    }
+    sqlite3_finalize(st);
+    return ok;
+}

@@ -1,0 +1,46 @@
+/*
+ * core/store/store.h — the embedded store (SQLite). Opens or creates the
+ * database, runs the numbered migrations, and refuses a database written
+ * by a newer Kizuna. Each table has one owner in core/; this file owns the
+ * connection, the schema version and the plugin_state table.
+ */
+#ifndef KZ_CORE_STORE_H
+#define KZ_CORE_STORE_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct kz_store kz_store;
+typedef struct sqlite3 sqlite3;
+
+/* Opens (creating if needed) the store at `path` in WAL mode and brings
+ * its schema up to date. Fails with KZ_ERROR_VERSION when the file's
+ * schema is newer than this binary knows. */
+kz_store *kz_store_open(const char *path, GError **error);
+void kz_store_close(kz_store *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_store, kz_store_close)
+
+/* The schema version this binary writes, and the one of an open store. */
+int kz_store_schema_latest(void);
+int kz_store_schema_version(kz_store *store);
+
+/* The connection, for the core modules that own other tables. */
+sqlite3 *kz_store_db(kz_store *store);
+
+/* Per-instance plugin state (kz_host.state_*). get returns KZ_OK with a
+ * newly allocated copy (NUL-terminated, terminator not counted) or
+ * KZ_ERR_NOT_FOUND; every call returns KZ_ERR with `error` set on an I/O
+ * failure. */
+int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len,
+                       GError **error);
+int kz_store_state_set(kz_store *store, const char *instance, const char *key, const void *data, gsize len,
+                       gint64 now_us, GError **error);
+int kz_store_state_delete(kz_store *store, const char *instance, const char *key, GError **error);
+
+/* Runs PRAGMA integrity_check; TRUE when the answer is "ok". */
+gboolean kz_store_integrity_check(kz_store *store, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * kizuna/scorer.h — the scorer component: turns an account's measures into
+ * a health score (0-100, higher is healthier) or a churn probability, with
+ * an explanation of how much each measure contributed.
+ *
+ * Scoring is batched and columnar: the host hands a batch of N accounts as
+ * one array per measure, and the scorer writes one array of N scores and
+ * one array of N contributions per measure. The cost of crossing the ABI is
+ * paid per batch, never per value.
+ */
+#ifndef KIZUNA_SCORER_H
+#define KIZUNA_SCORER_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum kz_column_type {
+    KZ_COLUMN_DOUBLE = 1,     /* numeric measure; NaN = missing */
+    KZ_COLUMN_CATEGORICAL = 2 /* dictionary-coded text (plan, region); code -1 = missing */
+};
+
+/* One measure for every account of a batch. */
+typedef struct kz_column {
+    uint32_t size; /* sizeof(kz_column) */
+    uint32_t type; /* enum kz_column_type */
+    const char *name; /* the measure's name in the stack config */
+    const double *values; /* KZ_COLUMN_DOUBLE: n_accounts values */
+    const int32_t *codes; /* KZ_COLUMN_CATEGORICAL: n_accounts codes into levels, -1 = missing */
+    const char *const *levels; /* KZ_COLUMN_CATEGORICAL: the distinct values, sorted by byte order */
+    uint32_t n_levels;
+    uint32_t reserved_;
+} kz_column;
+
+/* What the host asks the scorer to do with a batch. Input arrays are owned
+ * by the host and read-only; output arrays are owned by the host and sized
+ * by it, the scorer fills them. */
+typedef struct kz_score_batch {
+    uint32_t size; /* sizeof(kz_score_batch) */
+    uint32_t n_accounts;
+    uint32_t n_columns;
+    uint32_t reserved_;
+    const char *const *account_ids; /* n_accounts, for messages */
+    const kz_column *const *columns; /* n_columns, in the order prepare() saw */
+    double *scores; /* out: n_accounts; NaN when the scorer cannot score an account */
+    /* out: n_columns * n_accounts, column-major: the contribution of column
+     * c to account i is contributions[c * n_accounts + i]. NULL when the
+     * host does not want explanations for this batch. */
+    double *contributions;
+} kz_score_batch;
+
+/* Labelled history for training: the same columns, plus the outcome per
+ * account (1 = churned / positive, 0 = retained, NaN = unknown: skip). */
+typedef struct kz_train_set {
+    uint32_t size; /* sizeof(kz_train_set) */
+    uint32_t n_accounts;
+    uint32_t n_columns;
+    uint32_t reserved_;
+    const kz_column *const *columns;
+    const double *labels;
+    const double *weights; /* NULL = every account weighs 1 */
+} kz_train_set;
+
+enum kz_scorer_output {
+    KZ_SCORE_HEALTH = 1,     /* 0..100, higher is healthier */
+    KZ_SCORE_PROBABILITY = 2 /* 0..1 probability of churn, higher is riskier */
+};
+
+/* The scorer vtable. Required: size, output, create, destroy, prepare, score. */
+typedef struct kz_scorer_vtable {
+    uint32_t size;   /* sizeof(kz_scorer_vtable) */
+    uint32_t output; /* enum kz_scorer_output */
+
+    /* Creates an instance from its parameters; must not reach outside
+     * systems or write anything (`kizuna check` creates every instance to
+     * validate it). On failure, say why with set_error. */
+    int (*create)(const kz_host *host, kz_ctx *ctx, void **self);
+    void (*destroy)(void *self);
+
+    /* Tells the scorer the columns the batches will carry (names and
+     * types, no values: each column's arrays are NULL here) before the
+     * first score() or train(). The scorer maps them to its own inputs and
+     * may refuse (KZ_ERR_INVALID, with set_error naming the measure) when a
+     * measure it needs is missing or of the wrong type. */
+    int (*prepare)(void *self, uint32_t n_columns, const kz_column *const *columns);
+
+    /* Scores one batch. Contributions, when requested, add up to the score
+     * (or, for a probability, to its log-odds) so the host can explain it. */
+    int (*score)(void *self, kz_score_batch *batch);
+
+    /* Optional (NULL = the scorer does not learn): fits the scorer to
+     * labelled history and keeps the model with kz_host.state_set so that
+     * later runs score with it. Fails with KZ_ERR_INVALID and a message
+     * when the data cannot be fitted (separable, rank-deficient). */
+    int (*train)(void *self, const kz_train_set *set);
+} kz_scorer_vtable;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KIZUNA_SCORER_H */

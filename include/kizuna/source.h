@@ -1,0 +1,228 @@
+/*
+ * kizuna/source.h — the source component: brings customer data (CRM,
+ * helpdesk, product usage, billing, surveys) into the store.
+ *
+ * Flow: the host creates an instance, then calls pull() with the cursor it
+ * stored after the last batch of the previous run (NULL on the first run).
+ * The source reads from where the cursor points and hands records to the
+ * host's sink in batches; each batch carries the cursor that is true once
+ * the batch is stored. The host commits a batch and its cursor in one
+ * transaction, so a run killed at any point resumes from the last committed
+ * batch without losing or duplicating records.
+ */
+#ifndef KIZUNA_SOURCE_H
+#define KIZUNA_SOURCE_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The kinds of record a source can emit; one kind per batch. */
+enum kz_entity {
+    KZ_ENTITY_ACCOUNT = 1,
+    KZ_ENTITY_CONTACT = 2,
+    KZ_ENTITY_USAGE_EVENT = 3,
+    KZ_ENTITY_TICKET = 4,
+    KZ_ENTITY_SUBSCRIPTION = 5,
+    KZ_ENTITY_SURVEY_ANSWER = 6
+};
+#define KZ_ENTITY_MASK(e) (1u << (e))
+
+/* Where a record came from, for quarantine messages: "file:line". Every
+ * field may be NULL/0 when the source has no such notion. */
+typedef struct kz_origin {
+    const char *file; /* path or URL of the input */
+    uint64_t line;    /* 1-based line (or record number) in it; 0 = unknown */
+    const char *raw;  /* the input text of the record; the host keeps a bounded copy */
+} kz_origin;
+
+/* An account: one customer company. Money is integer minor units (cents)
+ * with an ISO 4217 currency; absent numbers are KZ_INT_NONE, absent times
+ * KZ_TIME_NONE, absent strings NULL. */
+typedef struct kz_account {
+    const char *id;      /* natural key in the company's systems; required */
+    const char *name;
+    const char *region;  /* e.g. "emea", "hokkaido" */
+    const char *segment; /* e.g. "enterprise", "smb" */
+    const char *plan;
+    int64_t arr_minor;   /* annual recurring revenue in minor units */
+    const char *currency; /* ISO 4217, e.g. "EUR" */
+    kz_time contract_start;
+    kz_time renewal_date;
+    const char *owner;   /* CSM id the CRM names as owner, if any */
+    const kz_trait *traits; /* company-specific fields */
+    uint32_t n_traits;
+    uint32_t reserved_;
+    kz_origin origin;
+} kz_account;
+
+/* A person at an account. */
+typedef struct kz_contact {
+    const char *id; /* required */
+    const char *account_id; /* required */
+    const char *name;
+    const char *email;
+    const char *role; /* e.g. "admin", "champion", "billing": playbooks address contacts by role */
+    const char *phone;
+    const kz_trait *traits;
+    uint32_t n_traits;
+    uint32_t reserved_;
+    kz_origin origin;
+} kz_contact;
+
+/* One thing a user did in the product (a login, a feature used). */
+typedef struct kz_usage_event {
+    const char *id; /* the source's event id, or NULL: the host keys by a content hash */
+    const char *account_id; /* required */
+    const char *user_id;
+    kz_time time; /* required */
+    const char *name; /* required: "login", "report.export", ... */
+    double quantity; /* e.g. minutes, seats, API calls; NaN = absent */
+    const kz_trait *traits;
+    uint32_t n_traits;
+    uint32_t reserved_;
+    kz_origin origin;
+} kz_usage_event;
+
+enum kz_ticket_priority {
+    KZ_PRIORITY_NONE = 0, KZ_PRIORITY_LOW = 1, KZ_PRIORITY_NORMAL = 2,
+    KZ_PRIORITY_HIGH = 3, KZ_PRIORITY_URGENT = 4
+};
+enum kz_ticket_status {
+    KZ_TICKET_STATUS_NONE = 0, KZ_TICKET_NEW = 1, KZ_TICKET_OPEN = 2,
+    KZ_TICKET_PENDING = 3, KZ_TICKET_SOLVED = 4, KZ_TICKET_CLOSED = 5
+};
+enum kz_ticket_kind {
+    KZ_TICKET_KIND_NONE = 0, KZ_TICKET_QUESTION = 1, KZ_TICKET_INCIDENT = 2,
+    KZ_TICKET_PROBLEM = 3, KZ_TICKET_TASK = 4, KZ_TICKET_FEATURE_REQUEST = 5
+};
+
+/* A helpdesk ticket. Feature requests are tickets of kind
+ * KZ_TICKET_FEATURE_REQUEST; their tags name the feature. */
+typedef struct kz_ticket {
+    const char *id; /* required */
+    const char *account_id; /* required */
+    const char *contact_id;
+    kz_time opened; /* required */
+    kz_time closed; /* KZ_TIME_NONE while open */
+    uint32_t priority; /* enum kz_ticket_priority */
+    uint32_t status;   /* enum kz_ticket_status */
+    uint32_t kind;     /* enum kz_ticket_kind */
+    uint32_t n_tags;
+    const char *const *tags;
+    const char *subject;
+    const kz_trait *traits;
+    uint32_t n_traits;
+    uint32_t reserved_;
+    kz_origin origin;
+} kz_ticket;
+
+enum kz_subscription_status {
+    KZ_SUBSCRIPTION_STATUS_NONE = 0, KZ_SUBSCRIPTION_TRIALING = 1,
+    KZ_SUBSCRIPTION_ACTIVE = 2, KZ_SUBSCRIPTION_PAST_DUE = 3,
+    KZ_SUBSCRIPTION_CANCELED = 4, KZ_SUBSCRIPTION_ENDED = 5
+};
+
+/* One billing period of an account's subscription: the ground for GRR/NRR. */
+typedef struct kz_subscription {
+    const char *id; /* required */
+    const char *account_id; /* required */
+    const char *plan;
+    kz_time period_start; /* required */
+    kz_time period_end;   /* KZ_TIME_NONE = open-ended */
+    int64_t mrr_minor;    /* monthly recurring revenue, minor units; required */
+    const char *currency; /* ISO 4217 */
+    uint32_t status;      /* enum kz_subscription_status */
+    uint32_t reserved_;
+    const kz_trait *traits;
+    uint32_t n_traits;
+    uint32_t reserved2_;
+    kz_origin origin;
+} kz_subscription;
+
+enum kz_survey_kind { KZ_SURVEY_NONE = 0, KZ_SURVEY_NPS = 1, KZ_SURVEY_CSAT = 2 };
+
+/* An answer to an NPS (0-10) or CSAT survey. */
+typedef struct kz_survey_answer {
+    const char *id; /* NULL: the host keys by a content hash */
+    const char *account_id; /* required */
+    const char *contact_id;
+    kz_time time; /* required */
+    uint32_t kind; /* enum kz_survey_kind; required */
+    uint32_t reserved_;
+    double score;  /* required */
+    const char *comment;
+    kz_origin origin;
+} kz_survey_answer;
+
+/* A batch of records of one entity kind. `records` points at `count`
+ * structs of the entity's type laid out `record_size` bytes apart
+ * (record_size = sizeof(kz_account) etc. as the plugin was built), so a
+ * struct that grows in a later minor keeps older plugins working. */
+typedef struct kz_batch {
+    uint32_t size;        /* sizeof(kz_batch) */
+    uint32_t entity;      /* enum kz_entity */
+    uint32_t count;
+    uint32_t record_size;
+    const void *records;
+    /* The cursor that is true once this batch is stored (e.g. a byte
+     * offset, a page token, an updated-since time), or NULL to leave the
+     * stored cursor as it is. Opaque to the host; at most 4096 bytes. */
+    const char *cursor;
+} kz_batch;
+
+/* An input record the source could not parse or validate. The host stores
+ * it in the quarantine with its origin and reason. */
+typedef struct kz_reject {
+    uint32_t size; /* sizeof(kz_reject) */
+    uint32_t entity; /* enum kz_entity, or 0 when unknown */
+    kz_origin origin;
+    const char *reason; /* one line: what is wrong and where (column, field) */
+} kz_reject;
+
+/* Where a source delivers records. Owned by the host, valid during pull().
+ * emit() and reject() return KZ_OK, or KZ_ERR_STOP when the host wants the
+ * pull to end (the source returns KZ_OK promptly), or another failure,
+ * which the source returns as is. */
+typedef struct kz_sink {
+    uint32_t size; /* sizeof(kz_sink) as the host was built */
+    uint32_t reserved_;
+    int (*emit)(const struct kz_sink *sink, const kz_batch *batch);
+    int (*reject)(const struct kz_sink *sink, const kz_reject *reject);
+    /* Rejects are stored together with the next emitted batch, or at the
+     * end of the pull when no batch follows. Preferred batch size in
+     * records: a hint, not a limit. */
+    uint32_t batch_hint;
+    uint32_t reserved2_;
+} kz_sink;
+
+/* The source vtable. Required: size, entities, create, destroy, pull. */
+typedef struct kz_source_vtable {
+    uint32_t size; /* sizeof(kz_source_vtable) */
+    /* The entities this source may emit: KZ_ENTITY_MASK(KZ_ENTITY_ACCOUNT) | ... */
+    uint32_t entities;
+
+    /* Creates an instance. The host's services and the instance's context
+     * stay valid until destroy. Must not reach the upstream or write
+     * anything (`kizuna check` creates every instance to validate it). On
+     * failure, say why with set_error and leave *self unset. */
+    int (*create)(const kz_host *host, kz_ctx *ctx, void **self);
+    void (*destroy)(void *self);
+
+    /* Reads what is new since `cursor` (NULL: from the beginning) and hands
+     * it to the sink. Returns KZ_OK when everything available was emitted
+     * or the sink asked to stop; KZ_ERR_RETRY when the upstream is
+     * temporarily unavailable; another failure otherwise. */
+    int (*pull)(void *self, const char *cursor, const kz_sink *sink);
+
+    /* Optional (NULL = absent): checks that the upstream is reachable and
+     * the credentials work, without reading data. */
+    int (*probe)(void *self);
+} kz_source_vtable;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KIZUNA_SOURCE_H */
