@@ -8,6 +8,7 @@
 #include "log.h"
 #include "params.h"
 
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/relaxng.h>
 #include <libxml/xmlerror.h>
@@ -152,6 +153,16 @@ static gboolean validate_schema(xmlDocPtr doc, xml_error_sink *sink)
     return rc == 0;
 }
 
+/* Notes the line of a DOCTYPE (the DTD node itself carries none) and lets
+ * libxml2 go on, so that it is refused with its line afterwards. */
+static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id)
+{
+    xmlParserCtxtPtr pctx = ctx;
+    if (pctx->_private == NULL)
+        pctx->_private = GUINT_TO_POINTER((guint)MAX(pctx->input->line, 1));
+    xmlSAX2InternalSubset(ctx, name, external_id, system_id);
+}
+
 kz_config *kz_config_load(const char *path, GPtrArray *errors)
 {
     xml_error_sink sink = {errors, path};
@@ -161,9 +172,11 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
         add_error(errors, path, 1, "out of memory");
         return NULL;
     }
+    pctx->sax->internalSubset = on_internal_subset;
     xmlSetStructuredErrorFunc(&sink, on_xml_error);
     xmlDocPtr doc = xmlCtxtReadFile(pctx, path, NULL, XML_PARSE_NONET | XML_PARSE_NOCDATA);
     xmlSetStructuredErrorFunc(NULL, NULL);
+    guint doctype_line = GPOINTER_TO_UINT(pctx->_private);
     xmlFreeParserCtxt(pctx);
     if (doc == NULL) {
         if (errors->len == before)
@@ -171,8 +184,7 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
         return NULL;
     }
     if (doc->intSubset != NULL) {
-        add_error(errors, path, (guint)xmlGetLineNo((xmlNodePtr)doc->intSubset),
-                  "a DOCTYPE is not allowed in a stack config");
+        add_error(errors, path, MAX(doctype_line, 1), "a DOCTYPE is not allowed in a stack config");
         xmlFreeDoc(doc);
         return NULL;
     }
@@ -190,7 +202,17 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
 
     xmlNodePtr root = xmlDocGetRootElement(doc);
+    g_autoptr(GHashTable) sections = g_hash_table_new(g_str_hash, g_str_equal);
     for (xmlNodePtr n = root->children; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        gpointer first = g_hash_table_lookup(sections, n->name);
+        if (first != NULL) {
+            add_error(errors, path, (guint)xmlGetLineNo(n), "<%s> is given twice (first at line %u)", n->name,
+                      GPOINTER_TO_UINT(first));
+            continue;
+        }
+        g_hash_table_insert(sections, (gpointer)n->name, GUINT_TO_POINTER((guint)xmlGetLineNo(n)));
         if (is_element(n, "store")) {
             g_autofree char *p = attr(n, "path");
             cfg->store_path = resolve_path(cfg, p);
@@ -200,7 +222,7 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
                     g_autofree char *p = text_of(d);
                     g_ptr_array_add(cfg->plugin_dirs, resolve_path(cfg, g_strstrip(p)));
                 }
-        } else if (n->type == XML_ELEMENT_NODE) {
+        } else {
             /* "sources" -> source, ...: the schema admits nothing else */
             g_autofree char *kind = g_strndup((const char *)n->name, strlen((const char *)n->name) - 1);
             read_instances(cfg, n, kz_component_kind_from_name(kind), names, errors);

@@ -1,0 +1,6 @@
+/* Refusal: a component name that good.c already provides. */
+#include "test_plugin.h"
+
+TEST_SCORER_VTABLE(vt);
+static const kz_component comp = {sizeof(kz_component), KZ_COMPONENT_SCORER, "test-score", "x", NULL, &vt};
+KZ_PLUGIN_DEFINE("org.kizuna.test.dupcomp", "Dup component", "1.0", "Kizuna tests", "MIT", "clashing name", &comp)
