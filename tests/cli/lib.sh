@@ -1,0 +1,30 @@
+# tests/cli/lib.sh — helpers for the shell tests. Each test sources it,
+# gets a private $WORK directory (removed on exit) and these checks, which
+# print what went wrong and exit 1.
+set -euo pipefail
+: "${KIZUNA:?KIZUNA must name the kizuna binary}"
+: "${KZ_TEST_PLUGIN_DIR:?}"
+: "${KZ_SOURCE_DIR:?}"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kz-cli-XXXXXX")
+chmod 755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+export KIZUNA_PLUGIN_PATH=
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# run EXPECTED_RC CMD...: runs CMD, keeps stdout in $WORK/out and stderr in
+# $WORK/err, and fails unless it exits with EXPECTED_RC.
+run() {
+  local want=$1; shift
+  local rc=0
+  "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "--- stdout"; cat "$WORK/out"; echo "--- stderr"; cat "$WORK/err"
+    fail "'$*' exited $rc, expected $want"
+  fi
+}
+
+# contains FILE TEXT: FILE holds TEXT (fixed string).
+contains() { grep -qF -- "$2" "$1" || { echo "--- $1:"; cat "$1"; fail "$1 lacks: $2"; }; }
+lacks() { if grep -qF -- "$2" "$1"; then echo "--- $1:"; cat "$1"; fail "$1 must not contain: $2"; fi; }
+equals() { [ "$1" = "$2" ] || fail "expected '$2', got '$1' ($3)"; }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# `kizuna plugins`, `kizuna plugin check` and `kizuna check` through the
+# binary: listings, JSON shape, refusals with reasons, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+# --version
+run 0 "$KIZUNA" --version
+contains "$WORK/out" "plugin ABI 1.0"
+
+# plugins --json: the bundled log plugin (default dir) and the good test plugin
+KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/good" run 0 "$KIZUNA" plugins --json
+jq -e '.plugins | map(.id) | index("org.kizuna.log") != null' "$WORK/out" >/dev/null || fail "log plugin not listed"
+jq -e '.host.abi == "1.0"' "$WORK/out" >/dev/null || fail "host abi"
+good=$(jq -c '.plugins[] | select(.id == "org.kizuna.test.good")' "$WORK/out")
+[ -n "$good" ] || fail "good plugin not listed"
+equals "$(jq -r .version <<<"$good")" "1.0.0" version
+equals "$(jq -r .vendor <<<"$good")" "Kizuna tests" vendor
+equals "$(jq -r .license <<<"$good")" "MIT" license
+equals "$(jq -r .abi <<<"$good")" "1.0" abi
+equals "$(jq -r .path <<<"$good")" "$(realpath "$KZ_TEST_PLUGIN_DIR/good/good.so")" path
+equals "$(jq -r '.components | map(.kind) | join(",")' <<<"$good")" "scorer,channel" kinds
+equals "$(jq -r '.components[1].tier' <<<"$good")" "low" tier
+equals "$(jq -r '.components[0].parameters | map(.name + ":" + .type) | join(",")' <<<"$good")" \
+  "label:string,limit:int,ratio:double,enabled:bool,timeout:duration,api_key:secret" params
+equals "$(jq -r '.components[0].parameters[0].required' <<<"$good")" "true" required
+equals "$(jq -r '.components[0].parameters[4].default' <<<"$good")" "30s" default
+equals "$(jq -r '.refused | length' "$WORK/out")" "0" "nothing refused"
+
+# plugins (text) with a directory of broken plugins: every refusal listed with its reason
+KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/refusals" run 0 "$KIZUNA" plugins
+contains "$WORK/out" "org.kizuna.test.good 1.0.0"
+contains "$WORK/out" "abi_major2.so: built for plugin ABI 2.0"
+contains "$WORK/out" "no_entry.so: no entry symbol"
+contains "$WORK/out" "11 files refused"
+KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/refusals" run 0 "$KIZUNA" plugins --json
+equals "$(jq -r '.refused | length' "$WORK/out")" "11" "refused count"
+jq -e '.refused[] | select(.path | endswith("/dup_id.so")) | .reason | contains("duplicate plugin id")' \
+  "$WORK/out" >/dev/null || fail "dup_id reason"
+
+# plugin check: 0 for a good file, 1 with the reason for a bad one, 2 for usage
+run 0 "$KIZUNA" plugin check "$KZ_TEST_PLUGIN_DIR/good/good.so"
+contains "$WORK/out" "ok: "
+run 1 "$KIZUNA" plugin check "$KZ_TEST_PLUGIN_DIR/refusals/missing_callback.so"
+contains "$WORK/err" "missing_callback.so: component 'noscore-score': required scorer callback 'score' is missing"
+run 1 "$KIZUNA" plugin check --json "$KZ_TEST_PLUGIN_DIR/refusals/unknown_kind.so"
+equals "$(jq -r .loadable "$WORK/out")" "false" loadable
+jq -e '.reasons[0] | contains("unknown component kind 9")' "$WORK/out" >/dev/null || fail "json reason"
+run 0 "$KIZUNA" plugin check --json "$KZ_TEST_PLUGIN_DIR/compat/new_minor.so"
+equals "$(jq -r .plugin.abi "$WORK/out")" "1.1" "newer minor"
+run 1 "$KIZUNA" plugin check /nonexistent.so
+contains "$WORK/err" "cannot read"
+run 2 "$KIZUNA" plugin check
+run 2 "$KIZUNA" plugin frobnicate x
+run 2 "$KIZUNA" no-such-command
+contains "$WORK/err" "unknown command 'no-such-command'"
+run 2 "$KIZUNA" plugins --no-such-option
+
+# check: a good stack passes; a bad one lists every problem and exits 1
+cat >"$WORK/good.xml" <<XML
+<kizuna version="1">
+  <store path="kizuna.db"/>
+  <plugins><dir>$KZ_TEST_PLUGIN_DIR/good</dir></plugins>
+  <scorers>
+    <scorer name="health" component="test-score"><param name="label">Health</param></scorer>
+  </scorers>
+  <channels>
+    <channel name="audit" component="log"><param name="path">touches.jsonl</param></channel>
+  </channels>
+</kizuna>
+XML
+run 0 "$KIZUNA" --config "$WORK/good.xml" check
+contains "$WORK/out" "ok (2 plugins, 2 instances)"
+[ ! -e "$WORK/kizuna.db" ] || fail "check must not create the store"
+[ ! -e "$WORK/touches.jsonl" ] || fail "check must not write"
+KIZUNA_CONFIG="$WORK/good.xml" run 0 "$KIZUNA" check
+
+cat >"$WORK/bad.xml" <<XML
+<kizuna version="1">
+  <plugins><dir>$KZ_TEST_PLUGIN_DIR/good</dir></plugins>
+  <scorers>
+    <scorer name="health" component="test-score">
+      <param name="limit">-3</param>
+      <param name="label">x</param>
+    </scorer>
+    <scorer name="other" component="test-score">
+      <param name="limit">lots</param>
+    </scorer>
+  </scorers>
+</kizuna>
+XML
+run 1 "$KIZUNA" --config "$WORK/bad.xml" check
+contains "$WORK/out" "$WORK/bad.xml:9: parameter 'limit' (int): expected an integer, got 'lots'"
+contains "$WORK/out" "$WORK/bad.xml:8: instance 'other': missing required parameter 'label'"
+contains "$WORK/out" "2 problems found"
+# once the parameters are right, the component's own create() judges them
+sed -i 's|<param name="limit">lots</param>|<param name="label">y</param>|' "$WORK/bad.xml"
+run 1 "$KIZUNA" --config "$WORK/bad.xml" check
+contains "$WORK/out" "$WORK/bad.xml:4: instance 'health' (component test-score of org.kizuna.test.good): create: limit must not be negative, got -3"
+
+printf '<kizuna version="1">\n  <store path="x"/>\n  <bogus/>\n</kizuna>\n' >"$WORK/schema.xml"
+run 1 "$KIZUNA" --config "$WORK/schema.xml" check
+contains "$WORK/out" "$WORK/schema.xml:3: Did not expect element bogus there"
+printf '<kizuna version="1">\n  <store path="x">\n</kizuna>\n' >"$WORK/broken.xml"
+run 1 "$KIZUNA" --config "$WORK/broken.xml" check
+contains "$WORK/out" "$WORK/broken.xml:3: Opening and ending tag mismatch"
+
+# a refused plugin on the search path makes check fail too
+cat >"$WORK/refusing.xml" <<XML
+<kizuna version="1">
+  <plugins><dir>$KZ_TEST_PLUGIN_DIR/refusals</dir></plugins>
+</kizuna>
+XML
+run 1 "$KIZUNA" --config "$WORK/refusing.xml" check
+contains "$WORK/out" "no_entry.so: plugin refused: no entry symbol"
+
+# no config at all
+(cd "$WORK" && KIZUNA_CONFIG= run 2 "$KIZUNA" check)
+contains "$WORK/err" "no stack config"
+echo "ok"
