@@ -71,6 +71,10 @@ static const lt_dlvtable now_loader = {
     .priority = LT_DLLOADER_PREPEND,
 };
 
+/* libltdl hands the removed loader's vtable back to us; kept, not freed,
+ * since nothing says libltdl no longer refers to it. */
+static lt_dlvtable *removed_stock_loader;
+
 static gboolean ltdl_setup(char **reason)
 {
     static gsize done;
@@ -80,12 +84,27 @@ static gboolean ltdl_setup(char **reason)
         /* Only our loader may open plugins: the stock dlopen loader binds
          * lazily and would be tried when ours fails. */
         if (ok && lt_dlloader_find("lt_dlopen") != NULL)
-            ok = lt_dlloader_remove("lt_dlopen") != NULL;
+            ok = (removed_stock_loader = lt_dlloader_remove("lt_dlopen")) != NULL;
         g_once_init_leave(&done, 1);
     }
     if (!ok)
         *reason = g_strdup_printf("cannot initialise libltdl: %s", lt_dlerror());
     return ok;
+}
+
+/* Every handle ever opened. Plugins are never unloaded: unmapping code
+ * that ran (constructors, registered callbacks) is a classic source of
+ * crashes. The list keeps the handles reachable for the process's life. */
+static GPtrArray *resident_handles;
+static GMutex resident_lock;
+
+static void keep_resident(lt_dlhandle handle)
+{
+    g_mutex_lock(&resident_lock);
+    if (resident_handles == NULL)
+        resident_handles = g_ptr_array_new();
+    g_ptr_array_add(resident_handles, handle);
+    g_mutex_unlock(&resident_lock);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -457,8 +476,10 @@ kz_plugin *kz_loader_load(const char *path, char **reason)
         *reason = g_strdup_printf("not a loadable shared object: %s", why != NULL ? why : lt_dlerror());
         return NULL;
     }
-    /* From here on the object's constructors have run: keep it mapped. */
+    /* From here on the object's constructors have run: keep it mapped, and
+     * keep its handle for the life of the process (refused or not). */
     lt_dlmakeresident(handle);
+    keep_resident(handle);
     kz_plugin_entry_fn entry = (kz_plugin_entry_fn)(uintptr_t)lt_dlsym(handle, KZ_PLUGIN_ENTRY_SYMBOL);
     if (entry == NULL) {
         *reason = g_strdup_printf("no entry symbol '%s': not a Kizuna plugin", KZ_PLUGIN_ENTRY_SYMBOL);

@@ -33,6 +33,7 @@ static GPtrArray *errors_of(const char *text, char **path_out)
     }
     for (guint i = 0; i < errors->len; i++)
         g_test_message("error: %s", (char *)errors->pdata[i]);
+    kz_test_rmtree(dir); /* the errors keep the path as text only */
     *path_out = path;
     return errors;
 }

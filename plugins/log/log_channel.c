@@ -209,7 +209,7 @@ static int log_deliver(void *self, const kz_touch *touch, kz_delivery *result)
     buf_json(&b, touch->subject);
     buf_str(&b, ",\"body\":");
     buf_json(&b, touch->body);
-    char created[32];
+    char created[64]; /* ",\"created_us\":" + 20 digits + "}\n" fits with room */
     snprintf(created, sizeof created, ",\"created_us\":%lld}\n", (long long)touch->created);
     buf_str(&b, created);
     if (b.failed) {
