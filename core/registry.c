@@ -7,6 +7,7 @@
 #include "registry.h"
 
 #include "loader.h"
+#include "preflight.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -98,13 +99,15 @@ static char *canonical(const char *path)
     return realpath(path, buf) != NULL ? g_strdup(buf) : g_canonicalize_filename(path, NULL);
 }
 
-kz_plugin *kz_registry_load_file(kz_registry *reg, const char *path)
+/* Loads `real` (canonical, not seen before) unless the preflight found
+ * that loading it kills or hangs a process (`crash_reason`, taken). */
+static kz_plugin *load_checked(kz_registry *reg, const char *real, char *crash_reason)
 {
-    g_autofree char *real = canonical(path);
-    if (g_hash_table_contains(reg->seen_paths, real))
-        return NULL; /* the same file through another directory entry */
     g_hash_table_add(reg->seen_paths, g_strdup(real));
-
+    if (crash_reason != NULL) {
+        refuse(reg, real, crash_reason);
+        return NULL;
+    }
     char *reason = NULL;
     kz_plugin *plugin = kz_loader_load(real, &reason);
     if (plugin == NULL) {
@@ -136,6 +139,29 @@ kz_plugin *kz_registry_load_file(kz_registry *reg, const char *path)
     }
     g_debug("plugin %s %s loaded from %s", plugin->id, plugin->version, plugin->path);
     return plugin;
+}
+
+/* Preflights `reals` (canonical paths) in a child, then loads each. */
+static guint load_all(kz_registry *reg, GPtrArray *reals)
+{
+    g_autoptr(GPtrArray) crashes = kz_preflight_run((const char *const *)reals->pdata, reals->len);
+    guint accepted = 0;
+    for (guint i = 0; i < reals->len; i++)
+        if (load_checked(reg, reals->pdata[i], g_steal_pointer(&crashes->pdata[i])) != NULL)
+            accepted++;
+    return accepted;
+}
+
+kz_plugin *kz_registry_load_file(kz_registry *reg, const char *path)
+{
+    g_autofree char *real = canonical(path);
+    if (g_hash_table_contains(reg->seen_paths, real))
+        return NULL; /* the same file through another directory entry */
+    g_autoptr(GPtrArray) one = g_ptr_array_new();
+    g_ptr_array_add(one, real);
+    if (load_all(reg, one) == 0)
+        return NULL;
+    return g_ptr_array_index(reg->plugins, reg->plugins->len - 1);
 }
 
 static gint compare_names(gconstpointer a, gconstpointer b)
@@ -171,11 +197,15 @@ guint kz_registry_scan_dir(kz_registry *reg, const char *dir, gboolean must_exis
         g_free(why);
         return 0;
     }
-    guint accepted = 0;
-    for (guint i = 0; i < names->len; i++)
-        if (kz_registry_load_file(reg, names->pdata[i]) != NULL)
-            accepted++;
-    return accepted;
+    g_autoptr(GPtrArray) reals = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < names->len; i++) {
+        char *file = canonical(names->pdata[i]);
+        if (g_hash_table_contains(reg->seen_paths, file) || g_ptr_array_find_with_equal_func(reals, file, g_str_equal, NULL))
+            g_free(file); /* the same file through another directory entry */
+        else
+            g_ptr_array_add(reals, file);
+    }
+    return load_all(reg, reals);
 }
 
 const char *kz_registry_default_dir(void)

@@ -205,6 +205,21 @@ static void test_loader_missing_config_dir_is_refused(void)
     g_assert_cmpuint(kz_registry_refusals(quiet)->len, ==, 0);
 }
 
+/* A file that crashes or hangs while loading is refused; the host lives
+ * on and the good plugin beside it loads. */
+static void test_loader_survives_crash_and_hang(void)
+{
+    g_setenv("KIZUNA_PLUGIN_LOAD_TIMEOUT_MS", "500", TRUE);
+    g_autoptr(kz_registry) reg = kz_registry_new();
+    guint accepted = kz_registry_scan_dir(reg, plugin_dir("crash"), TRUE);
+    g_unsetenv("KIZUNA_PLUGIN_LOAD_TIMEOUT_MS");
+    g_assert_cmpuint(accepted, ==, 1);
+    g_assert_nonnull(kz_registry_find_component(reg, "test-score"));
+    assert_refused(reg, "/crash_on_load.so", "crashed while loading: killed by signal");
+    assert_refused(reg, "/hang_on_load.so", "did not finish loading within 500 ms: killed");
+    g_assert_cmpuint(kz_registry_refusals(reg)->len, ==, 2);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -214,6 +229,7 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/accepts-older-minor", test_loader_accepts_older_minor);
     g_test_add_func("/loader/accepts-newer-minor", test_loader_accepts_newer_minor);
     g_test_add_func("/loader/search-order", test_loader_search_order);
+    g_test_add_func("/loader/survives-crash-and-hang", test_loader_survives_crash_and_hang);
     g_test_add_func("/loader/missing-config-dir", test_loader_missing_config_dir_is_refused);
     return g_test_run();
 }

@@ -47,6 +47,13 @@ equals "$(jq -r .loadable "$WORK/out")" "false" loadable
 jq -e '.reasons[0] | contains("unknown component kind 9")' "$WORK/out" >/dev/null || fail "json reason"
 run 0 "$KIZUNA" plugin check --json "$KZ_TEST_PLUGIN_DIR/compat/new_minor.so"
 equals "$(jq -r .plugin.abi "$WORK/out")" "1.1" "newer minor"
+# a plugin that crashes or hangs while loading is refused; the host lives on
+run 1 "$KIZUNA" plugin check "$KZ_TEST_PLUGIN_DIR/crash/crash_on_load.so"
+contains "$WORK/err" "crash_on_load.so: crashed while loading: killed by signal"
+KIZUNA_PLUGIN_LOAD_TIMEOUT_MS=300 KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/crash" run 0 "$KIZUNA" plugins --json
+equals "$(jq -r '[.plugins[].id] | sort | join(",")' "$WORK/out")" "org.kizuna.log,org.kizuna.test.good" "survivors"
+jq -e '.refused[] | select(.path | endswith("/hang_on_load.so")) | .reason | contains("did not finish loading within 300 ms")' \
+  "$WORK/out" >/dev/null || fail "hang reason"
 run 1 "$KIZUNA" plugin check /nonexistent.so
 contains "$WORK/err" "cannot read"
 run 2 "$KIZUNA" plugin check
