@@ -14,7 +14,7 @@
 #include <libxml/xmlerror.h>
 #include <string.h>
 
-extern const char kz_stack_schema[];     /* sdk/schema/stack.rng, embedded at build time */
+extern const char kz_stack_schema[]; /* sdk/schema/stack.rng, embedded at build time */
 extern const unsigned kz_stack_schema_len;
 
 static void add_error(GPtrArray *errors, const char *file, guint line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
@@ -270,15 +270,14 @@ GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_insta
                                      const kz_component_info *comp, GPtrArray *errors)
 {
     guint before = errors->len;
-    GHashTable *values =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
+    GHashTable *values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
     for (guint i = 0; i < inst->params->len; i++) {
         const kz_config_param *p = inst->params->pdata[i];
         const kz_param_info *spec = find_spec(comp, p->name);
         if (spec == NULL) {
             g_autofree char *known = known_params(comp);
-            add_error(errors, cfg->path, p->line, "unknown parameter '%s' for component '%s' (%s)", p->name,
-                      comp->name, known);
+            add_error(errors, cfg->path, p->line, "unknown parameter '%s' for component '%s' (%s)", p->name, comp->name,
+                      known);
             continue;
         }
         if (g_hash_table_contains(values, p->name)) {
@@ -289,8 +288,8 @@ GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_insta
         if (p->env != NULL) {
             text = g_getenv(p->env);
             if (text == NULL) {
-                add_error(errors, cfg->path, p->line, "parameter '%s': environment variable %s is not set",
-                          p->name, p->env);
+                add_error(errors, cfg->path, p->line, "parameter '%s': environment variable %s is not set", p->name,
+                          p->env);
                 continue;
             }
         } else if (spec->type == KZ_PARAM_SECRET) {
@@ -302,8 +301,8 @@ GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_insta
         g_autoptr(GError) err = NULL;
         kz_param_value *v = g_new0(kz_param_value, 1);
         if (!kz_param_parse(spec->type, text, v, &err)) {
-            add_error(errors, cfg->path, p->line, "parameter '%s' (%s): %s", p->name,
-                      kz_param_type_name(spec->type), err->message);
+            add_error(errors, cfg->path, p->line, "parameter '%s' (%s): %s", p->name, kz_param_type_name(spec->type),
+                      err->message);
             g_free(v);
             continue;
         }
@@ -338,8 +337,9 @@ gboolean kz_config_check_instances(const kz_config *cfg, const kz_registry *reg,
         const kz_config_instance *inst = cfg->instances->pdata[i];
         const kz_component_info *comp = kz_registry_find_component(reg, inst->component);
         if (comp == NULL) {
-            add_error(errors, cfg->path, inst->line, "instance '%s': unknown component '%s' (no loaded plugin provides it)",
-                      inst->name, inst->component);
+            add_error(errors, cfg->path, inst->line,
+                      "instance '%s': unknown component '%s' (no loaded plugin provides it)", inst->name,
+                      inst->component);
             continue;
         }
         if (comp->kind != inst->kind) {

@@ -33,9 +33,9 @@ typedef struct kz_config_instance {
 } kz_config_instance;
 
 typedef struct kz_config {
-    char *path;        /* the file, as given */
-    char *dir;         /* its directory: relative paths are resolved here */
-    char *store_path;  /* absolute, or NULL when the file names no store */
+    char *path;             /* the file, as given */
+    char *dir;              /* its directory: relative paths are resolved here */
+    char *store_path;       /* absolute, or NULL when the file names no store */
     GPtrArray *plugin_dirs; /* char*, absolute */
     GPtrArray *instances;   /* kz_config_instance* */
 } kz_config;

@@ -297,8 +297,8 @@ static void free_instance(kz_instance *inst)
     g_free(inst);
 }
 
-kz_instance *kz_instance_create(const kz_component_info *comp, const char *name, GHashTable *params,
-                                kz_store *store, GError **error)
+kz_instance *kz_instance_create(const kz_component_info *comp, const char *name, GHashTable *params, kz_store *store,
+                                GError **error)
 {
     kz_instance *inst = g_new0(kz_instance, 1);
     inst->name = g_strdup(name);

@@ -31,8 +31,8 @@ gint64 kz_host_now(void);
  * kz_config_resolve_params) is taken. `store` may be NULL: the instance
  * then has no persistent state. On failure returns NULL with an error
  * naming the instance and the plugin's own message. */
-kz_instance *kz_instance_create(const kz_component_info *comp, const char *name, GHashTable *params,
-                                kz_store *store, GError **error);
+kz_instance *kz_instance_create(const kz_component_info *comp, const char *name, GHashTable *params, kz_store *store,
+                                GError **error);
 
 /* Calls the component's destroy callback and frees the instance. */
 void kz_instance_destroy(kz_instance *inst);

@@ -23,12 +23,12 @@
 /* The smallest structs a 1.x plugin may declare: everything up to the last
  * required field. Fields after these are optional and may be absent. */
 #define MIN_DESCRIPTOR_SIZE offsetof(kz_plugin_descriptor, url)
-#define MIN_COMPONENT_SIZE sizeof(kz_component)
-#define MIN_PARAM_SIZE (offsetof(kz_param_spec, default_value) + sizeof(const char *))
-#define MIN_SOURCE_SIZE offsetof(kz_source_vtable, probe)
-#define MIN_SCORER_SIZE offsetof(kz_scorer_vtable, train)
-#define MIN_CHANNEL_SIZE sizeof(kz_channel_vtable)
-#define MIN_ORGMODEL_SIZE sizeof(kz_orgmodel_vtable)
+#define MIN_COMPONENT_SIZE  sizeof(kz_component)
+#define MIN_PARAM_SIZE      (offsetof(kz_param_spec, default_value) + sizeof(const char *))
+#define MIN_SOURCE_SIZE     offsetof(kz_source_vtable, probe)
+#define MIN_SCORER_SIZE     offsetof(kz_scorer_vtable, train)
+#define MIN_CHANNEL_SIZE    sizeof(kz_channel_vtable)
+#define MIN_ORGMODEL_SIZE   sizeof(kz_orgmodel_vtable)
 /* abi_major and abi_minor sit at fixed offsets in every major version. */
 #define MIN_VERSIONED_SIZE (offsetof(kz_plugin_descriptor, abi_minor) + sizeof(uint16_t))
 
@@ -117,8 +117,7 @@ gboolean kz_loader_writable_by_others(const char *path, char **reason)
     if ((st.st_mode & S_IWOTH) == 0)
         return FALSE;
     *reason = g_strdup_printf("%s %s is writable by others (mode %04o): refusing to load code from it",
-                              S_ISDIR(st.st_mode) ? "directory" : "file", path,
-                              (unsigned)(st.st_mode & 07777));
+                              S_ISDIR(st.st_mode) ? "directory" : "file", path, (unsigned)(st.st_mode & 07777));
     return TRUE;
 }
 
@@ -207,8 +206,8 @@ static gboolean load_params(kz_component_info *info, const kz_param_spec *specs,
         return TRUE;
     guint32 stride = specs->size;
     if (stride < MIN_PARAM_SIZE) {
-        *reason = g_strdup_printf("component '%s': parameter spec size %u is too small (at least %zu)",
-                                  info->name, stride, (size_t)MIN_PARAM_SIZE);
+        *reason = g_strdup_printf("component '%s': parameter spec size %u is too small (at least %zu)", info->name,
+                                  stride, (size_t)MIN_PARAM_SIZE);
         return FALSE;
     }
     for (guint n = 0;; n++) {
@@ -227,27 +226,26 @@ static gboolean load_params(kz_component_info *info, const kz_param_spec *specs,
             return FALSE;
         }
         if (kz_param_type_name((int)spec.type) == NULL) {
-            *reason = g_strdup_printf("component '%s': parameter '%s' has unknown type %u", info->name,
-                                      spec.name, spec.type);
+            *reason =
+                g_strdup_printf("component '%s': parameter '%s' has unknown type %u", info->name, spec.name, spec.type);
             return FALSE;
         }
         for (guint i = 0; i < info->params->len; i++)
             if (strcmp(((kz_param_info *)info->params->pdata[i])->name, spec.name) == 0) {
-                *reason = g_strdup_printf("component '%s': parameter '%s' is declared twice", info->name,
-                                          spec.name);
+                *reason = g_strdup_printf("component '%s': parameter '%s' is declared twice", info->name, spec.name);
                 return FALSE;
             }
         if (spec.default_value != NULL) {
             g_autoptr(GError) err = NULL;
             kz_param_value v;
             if (spec.type == KZ_PARAM_SECRET) {
-                *reason = g_strdup_printf("component '%s': secret parameter '%s' must not have a default",
-                                          info->name, spec.name);
+                *reason = g_strdup_printf("component '%s': secret parameter '%s' must not have a default", info->name,
+                                          spec.name);
                 return FALSE;
             }
             if (!kz_param_parse((int)spec.type, spec.default_value, &v, &err)) {
-                *reason = g_strdup_printf("component '%s': default of parameter '%s': %s", info->name,
-                                          spec.name, err->message);
+                *reason = g_strdup_printf("component '%s': default of parameter '%s': %s", info->name, spec.name,
+                                          err->message);
                 return FALSE;
             }
             kz_param_value_clear(&v);
@@ -270,10 +268,22 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
     gsize min_size = 0, host_size = 0;
     const char *missing = NULL;
     switch (info->kind) {
-    case KZ_COMPONENT_SOURCE: min_size = MIN_SOURCE_SIZE; host_size = sizeof info->vt.source; break;
-    case KZ_COMPONENT_SCORER: min_size = MIN_SCORER_SIZE; host_size = sizeof info->vt.scorer; break;
-    case KZ_COMPONENT_CHANNEL: min_size = MIN_CHANNEL_SIZE; host_size = sizeof info->vt.channel; break;
-    case KZ_COMPONENT_ORGMODEL: min_size = MIN_ORGMODEL_SIZE; host_size = sizeof info->vt.orgmodel; break;
+    case KZ_COMPONENT_SOURCE:
+        min_size = MIN_SOURCE_SIZE;
+        host_size = sizeof info->vt.source;
+        break;
+    case KZ_COMPONENT_SCORER:
+        min_size = MIN_SCORER_SIZE;
+        host_size = sizeof info->vt.scorer;
+        break;
+    case KZ_COMPONENT_CHANNEL:
+        min_size = MIN_CHANNEL_SIZE;
+        host_size = sizeof info->vt.channel;
+        break;
+    case KZ_COMPONENT_ORGMODEL:
+        min_size = MIN_ORGMODEL_SIZE;
+        host_size = sizeof info->vt.orgmodel;
+        break;
     default: g_assert_not_reached();
     }
     if (declared < min_size) {
@@ -286,34 +296,44 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
     switch (info->kind) {
     case KZ_COMPONENT_SOURCE: {
         const kz_source_vtable *v = &info->vt.source;
-        if (v->create == NULL) missing = "create";
-        else if (v->destroy == NULL) missing = "destroy";
-        else if (v->pull == NULL) missing = "pull";
+        if (v->create == NULL)
+            missing = "create";
+        else if (v->destroy == NULL)
+            missing = "destroy";
+        else if (v->pull == NULL)
+            missing = "pull";
         else if (v->entities == 0 || (v->entities & ~0x7eu) != 0) {
-            *reason = g_strdup_printf("component '%s': source declares no valid entities (mask 0x%x)",
-                                      info->name, v->entities);
+            *reason = g_strdup_printf("component '%s': source declares no valid entities (mask 0x%x)", info->name,
+                                      v->entities);
             return FALSE;
         }
         break;
     }
     case KZ_COMPONENT_SCORER: {
         const kz_scorer_vtable *v = &info->vt.scorer;
-        if (v->create == NULL) missing = "create";
-        else if (v->destroy == NULL) missing = "destroy";
-        else if (v->prepare == NULL) missing = "prepare";
-        else if (v->score == NULL) missing = "score";
+        if (v->create == NULL)
+            missing = "create";
+        else if (v->destroy == NULL)
+            missing = "destroy";
+        else if (v->prepare == NULL)
+            missing = "prepare";
+        else if (v->score == NULL)
+            missing = "score";
         else if (v->output != KZ_SCORE_HEALTH && v->output != KZ_SCORE_PROBABILITY) {
-            *reason = g_strdup_printf("component '%s': scorer output %u is neither health nor probability",
-                                      info->name, v->output);
+            *reason = g_strdup_printf("component '%s': scorer output %u is neither health nor probability", info->name,
+                                      v->output);
             return FALSE;
         }
         break;
     }
     case KZ_COMPONENT_CHANNEL: {
         const kz_channel_vtable *v = &info->vt.channel;
-        if (v->create == NULL) missing = "create";
-        else if (v->destroy == NULL) missing = "destroy";
-        else if (v->deliver == NULL) missing = "deliver";
+        if (v->create == NULL)
+            missing = "create";
+        else if (v->destroy == NULL)
+            missing = "destroy";
+        else if (v->deliver == NULL)
+            missing = "deliver";
         else if (v->tier < KZ_TIER_TECH || v->tier > KZ_TIER_HIGH) {
             *reason = g_strdup_printf("component '%s': channel tier %u is not tech (1), low (2) or high (3)",
                                       info->name, v->tier);
@@ -323,9 +343,12 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
     }
     case KZ_COMPONENT_ORGMODEL: {
         const kz_orgmodel_vtable *v = &info->vt.orgmodel;
-        if (v->create == NULL) missing = "create";
-        else if (v->destroy == NULL) missing = "destroy";
-        else if (v->assign == NULL) missing = "assign";
+        if (v->create == NULL)
+            missing = "create";
+        else if (v->destroy == NULL)
+            missing = "destroy";
+        else if (v->assign == NULL)
+            missing = "assign";
         break;
     }
     }
@@ -337,8 +360,7 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
     return TRUE;
 }
 
-static kz_component_info *load_component(kz_plugin *plugin, const kz_component *raw, guint index,
-                                         char **reason)
+static kz_component_info *load_component(kz_plugin *plugin, const kz_component *raw, guint index, char **reason)
 {
     if (raw->size < MIN_COMPONENT_SIZE) {
         *reason = g_strdup_printf("component %u: size %u is too small (at least %zu)", index, raw->size,
@@ -348,8 +370,8 @@ static kz_component_info *load_component(kz_plugin *plugin, const kz_component *
     kz_component comp;
     copy_sized(&comp, sizeof comp, raw, raw->size);
     if (!valid_name(comp.name, 64)) {
-        *reason = g_strdup_printf("component %u: missing or invalid name (want [a-z][a-z0-9_-]*, at most 64 bytes)",
-                                  index);
+        *reason =
+            g_strdup_printf("component %u: missing or invalid name (want [a-z][a-z0-9_-]*, at most 64 bytes)", index);
         return NULL;
     }
     if (kz_component_kind_name((int)comp.kind) == NULL) {
@@ -385,8 +407,8 @@ static kz_component_info *load_component(kz_plugin *plugin, const kz_component *
 static kz_plugin *load_descriptor(const char *path, const kz_plugin_descriptor *raw, char **reason)
 {
     if (raw->size < MIN_VERSIONED_SIZE) {
-        *reason = g_strdup_printf("descriptor size %u is too small (at least %zu)", raw->size,
-                                  (size_t)MIN_DESCRIPTOR_SIZE);
+        *reason =
+            g_strdup_printf("descriptor size %u is too small (at least %zu)", raw->size, (size_t)MIN_DESCRIPTOR_SIZE);
         return NULL;
     }
     if (raw->abi_major != KZ_ABI_MAJOR) {
@@ -395,20 +417,27 @@ static kz_plugin *load_descriptor(const char *path, const kz_plugin_descriptor *
         return NULL;
     }
     if (raw->size < MIN_DESCRIPTOR_SIZE) {
-        *reason = g_strdup_printf("descriptor size %u is too small (at least %zu)", raw->size,
-                                  (size_t)MIN_DESCRIPTOR_SIZE);
+        *reason =
+            g_strdup_printf("descriptor size %u is too small (at least %zu)", raw->size, (size_t)MIN_DESCRIPTOR_SIZE);
         return NULL;
     }
     kz_plugin_descriptor d;
     copy_sized(&d, sizeof d, raw, raw->size);
     const char *missing = NULL;
-    if (d.id == NULL) missing = "id";
-    else if (!nonempty(d.name)) missing = "name";
-    else if (!nonempty(d.version)) missing = "version";
-    else if (!nonempty(d.vendor)) missing = "vendor";
-    else if (!nonempty(d.license)) missing = "license";
-    else if (!nonempty(d.summary)) missing = "summary";
-    else if (d.components == NULL || d.components[0] == NULL) missing = "components";
+    if (d.id == NULL)
+        missing = "id";
+    else if (!nonempty(d.name))
+        missing = "name";
+    else if (!nonempty(d.version))
+        missing = "version";
+    else if (!nonempty(d.vendor))
+        missing = "vendor";
+    else if (!nonempty(d.license))
+        missing = "license";
+    else if (!nonempty(d.summary))
+        missing = "summary";
+    else if (d.components == NULL || d.components[0] == NULL)
+        missing = "components";
     if (missing != NULL) {
         *reason = g_strdup_printf("missing required descriptor field '%s'", missing);
         return NULL;

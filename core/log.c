@@ -66,8 +66,7 @@ void kz_log_write(int level, const char *instance, const char *message)
         fprintf(stderr, "kizuna: %s: %s\n", level_name(level), safe);
 }
 
-static GLogWriterOutput glib_writer(GLogLevelFlags flags, const GLogField *fields, gsize n_fields,
-                                    gpointer user_data)
+static GLogWriterOutput glib_writer(GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
     (void)user_data;
     const char *message = NULL;
@@ -89,10 +88,14 @@ static int parse_level(const char *s, int fallback)
 {
     if (s == NULL)
         return fallback;
-    if (g_ascii_strcasecmp(s, "error") == 0) return KZ_LOG_ERROR;
-    if (g_ascii_strcasecmp(s, "warning") == 0) return KZ_LOG_WARNING;
-    if (g_ascii_strcasecmp(s, "info") == 0) return KZ_LOG_INFO;
-    if (g_ascii_strcasecmp(s, "debug") == 0) return KZ_LOG_DEBUG;
+    if (g_ascii_strcasecmp(s, "error") == 0)
+        return KZ_LOG_ERROR;
+    if (g_ascii_strcasecmp(s, "warning") == 0)
+        return KZ_LOG_WARNING;
+    if (g_ascii_strcasecmp(s, "info") == 0)
+        return KZ_LOG_INFO;
+    if (g_ascii_strcasecmp(s, "debug") == 0)
+        return KZ_LOG_DEBUG;
     return fallback;
 }
 

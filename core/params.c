@@ -24,7 +24,10 @@ const char *kz_param_type_name(int type)
 
 gboolean kz_duration_parse(const char *text, gint64 *out_ms, GError **error)
 {
-    static const struct { const char *unit; gint64 ms; } units[] = {
+    static const struct {
+        const char *unit;
+        gint64 ms;
+    } units[] = {
         {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {"w", 604800000},
     };
     const char *p = text;
@@ -71,8 +74,7 @@ gboolean kz_param_parse(int type, const char *text, kz_param_value *out, GError 
     char *end = NULL;
     switch (type) {
     case KZ_PARAM_STRING:
-    case KZ_PARAM_SECRET:
-        break;
+    case KZ_PARAM_SECRET: break;
     case KZ_PARAM_INT:
         errno = 0;
         out->u.i = g_ascii_strtoll(text, &end, 10);
@@ -97,8 +99,8 @@ gboolean kz_param_parse(int type, const char *text, kz_param_value *out, GError 
                  g_ascii_strcasecmp(text, "off") == 0 || strcmp(text, "0") == 0)
             out->u.b = FALSE;
         else {
-            g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID,
-                        "expected true/false, yes/no, on/off or 1/0, got '%s'", text);
+            g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "expected true/false, yes/no, on/off or 1/0, got '%s'",
+                        text);
             return FALSE;
         }
         break;
@@ -106,9 +108,7 @@ gboolean kz_param_parse(int type, const char *text, kz_param_value *out, GError 
         if (!kz_duration_parse(text, &out->u.i, error))
             return FALSE;
         break;
-    default:
-        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "unknown parameter type %d", type);
-        return FALSE;
+    default: g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "unknown parameter type %d", type); return FALSE;
     }
     out->text = g_strdup(text);
     return TRUE;

@@ -17,9 +17,9 @@ typedef struct kz_param_value {
     int type; /* enum kz_param_type */
     char *text;
     union {
-        gint64 i;      /* INT; DURATION in milliseconds */
-        double d;      /* DOUBLE */
-        gboolean b;    /* BOOL */
+        gint64 i;   /* INT; DURATION in milliseconds */
+        double d;   /* DOUBLE */
+        gboolean b; /* BOOL */
     } u;
 } kz_param_value;
 

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 struct kz_registry {
-    GPtrArray *plugins;      /* kz_plugin*, owned */
-    GPtrArray *refusals;     /* kz_refusal*, owned */
-    GHashTable *components;  /* name -> kz_component_info* (borrowed from plugins) */
-    GHashTable *plugin_ids;  /* id -> kz_plugin* (borrowed) */
-    GHashTable *seen_paths;  /* canonical path -> TRUE: files and dirs already scanned */
+    GPtrArray *plugins;     /* kz_plugin*, owned */
+    GPtrArray *refusals;    /* kz_refusal*, owned */
+    GHashTable *components; /* name -> kz_component_info* (borrowed from plugins) */
+    GHashTable *plugin_ids; /* id -> kz_plugin* (borrowed) */
+    GHashTable *seen_paths; /* canonical path -> TRUE: files and dirs already scanned */
 };
 
 static void refusal_free(kz_refusal *r)
@@ -116,8 +116,8 @@ static kz_plugin *load_checked(kz_registry *reg, const char *real, char *crash_r
     }
     const kz_plugin *other = g_hash_table_lookup(reg->plugin_ids, plugin->id);
     if (other != NULL) {
-        refuse(reg, real, g_strdup_printf("duplicate plugin id '%s' (already loaded from %s)", plugin->id,
-                                          other->path));
+        refuse(reg, real,
+               g_strdup_printf("duplicate plugin id '%s' (already loaded from %s)", plugin->id, other->path));
         kz_plugin_free(plugin);
         return NULL;
     }
@@ -125,8 +125,9 @@ static kz_plugin *load_checked(kz_registry *reg, const char *real, char *crash_r
         const kz_component_info *c = plugin->components->pdata[i];
         const kz_component_info *clash = g_hash_table_lookup(reg->components, c->name);
         if (clash != NULL) {
-            refuse(reg, real, g_strdup_printf("duplicate component name '%s' (already provided by plugin %s, %s)",
-                                              c->name, clash->plugin->id, clash->plugin->path));
+            refuse(reg, real,
+                   g_strdup_printf("duplicate component name '%s' (already provided by plugin %s, %s)", c->name,
+                                   clash->plugin->id, clash->plugin->path));
             kz_plugin_free(plugin);
             return NULL;
         }
@@ -200,7 +201,8 @@ guint kz_registry_scan_dir(kz_registry *reg, const char *dir, gboolean must_exis
     g_autoptr(GPtrArray) reals = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < names->len; i++) {
         char *file = canonical(names->pdata[i]);
-        if (g_hash_table_contains(reg->seen_paths, file) || g_ptr_array_find_with_equal_func(reals, file, g_str_equal, NULL))
+        if (g_hash_table_contains(reg->seen_paths, file) ||
+            g_ptr_array_find_with_equal_func(reals, file, g_str_equal, NULL))
             g_free(file); /* the same file through another directory entry */
         else
             g_ptr_array_add(reals, file);

@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 
 /* A parameter spec as the host keeps it (copied out of the plugin). */
 typedef struct kz_param_info {
-    int type;            /* enum kz_param_type */
+    int type; /* enum kz_param_type */
     char *name;
     gboolean required;
     char *default_value; /* NULL = none */
@@ -31,7 +31,7 @@ typedef struct kz_component_info {
     int kind; /* enum kz_component_kind */
     char *name;
     char *summary;
-    GPtrArray *params; /* kz_param_info* */
+    GPtrArray *params;   /* kz_param_info* */
     guint32 vtable_size; /* the size the plugin declared */
     union {
         kz_source_vtable source;
@@ -47,7 +47,7 @@ struct kz_plugin {
     char *id, *name, *version, *vendor, *license, *summary, *url;
     guint abi_major, abi_minor;
     GPtrArray *components; /* kz_component_info* */
-    void *handle; /* lt_dlhandle, kept open for the life of the process */
+    void *handle;          /* lt_dlhandle, kept open for the life of the process */
 };
 
 /* A file that was not loaded, and why. */
@@ -80,8 +80,8 @@ void kz_registry_scan_search_path(kz_registry *reg, const char *const *config_di
  * the build tree and any install prefix both work). Owned by the callee. */
 const char *kz_registry_default_dir(void);
 
-const GPtrArray *kz_registry_plugins(const kz_registry *reg);   /* kz_plugin* */
-const GPtrArray *kz_registry_refusals(const kz_registry *reg);  /* kz_refusal* */
+const GPtrArray *kz_registry_plugins(const kz_registry *reg);  /* kz_plugin* */
+const GPtrArray *kz_registry_refusals(const kz_registry *reg); /* kz_refusal* */
 
 /* The component called `name`, or NULL. */
 const kz_component_info *kz_registry_find_component(const kz_registry *reg, const char *name);

@@ -35,10 +35,18 @@ static int deliver(kz_instance *inst, const char *key, const char *subject)
 {
     const kz_recipient r = {sizeof r, 0, "c1", "Aiko", "aiko@example.jp", "admin"};
     const kz_recipient *rs[] = {&r};
-    const kz_touch t = {.size = sizeof t, .attempt = 1, .idempotency_key = key, .playbook = "red-alert",
-                        .trigger = "grade:red", .account_id = "acct-1", .account_name = "Acme",
-                        .recipients = rs, .n_recipients = 1, .subject = subject,
-                        .body = "Line one\nLine \"two\" \\ tab\t", .created = 1700000000000000LL,
+    const kz_touch t = {.size = sizeof t,
+                        .attempt = 1,
+                        .idempotency_key = key,
+                        .playbook = "red-alert",
+                        .trigger = "grade:red",
+                        .account_id = "acct-1",
+                        .account_name = "Acme",
+                        .recipients = rs,
+                        .n_recipients = 1,
+                        .subject = subject,
+                        .body = "Line one\nLine \"two\" \\ tab\t",
+                        .created = 1700000000000000LL,
                         .due = KZ_TIME_NONE};
     kz_delivery result = {sizeof result, 0, 0, ""};
     kz_instance_begin_call(inst);
@@ -78,8 +86,7 @@ static void test_log_channel_delivers_once(void)
         g_assert_cmpstr(json_object_get_string_member(o, "key"), ==, want_keys[i]);
         g_assert_cmpstr(json_object_get_string_member(o, "account"), ==, "acct-1");
         g_assert_cmpstr(json_object_get_string_member(o, "body"), ==, "Line one\nLine \"two\" \\ tab\t");
-        g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(o, "to"), 0), ==,
-                        "aiko@example.jp");
+        g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(o, "to"), 0), ==, "aiko@example.jp");
     }
     g_assert_nonnull(strstr(lines[0], "Ça va? 健康スコア"));
     kz_test_rmtree(dir);

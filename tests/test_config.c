@@ -88,26 +88,26 @@ static void test_config_unknown_element(void)
 }
 
 static const char *const instance_errors_xml =
-    "<kizuna version=\"1\">\n"                                           /* 1 */
-    "  <scorers>\n"                                                      /* 2 */
-    "    <scorer name=\"health\" component=\"test-score\">\n"            /* 3 */
-    "      <param name=\"label\">x</param>\n"                            /* 4 */
-    "      <param name=\"limt\">5</param>\n"                             /* 5: unknown */
-    "      <param name=\"limit\">five</param>\n"                         /* 6: wrong type */
-    "      <param name=\"timeout\">30 parsecs</param>\n"                 /* 7: wrong type */
-    "      <param name=\"enabled\">maybe</param>\n"                      /* 8: wrong type */
-    "    </scorer>\n"                                                    /* 9 */
-    "    <scorer name=\"second\" component=\"test-score\"/>\n"           /* 10: missing label */
-    "    <scorer name=\"third\" component=\"no-such-thing\"/>\n"         /* 11: unknown component */
-    "    <scorer name=\"fourth\" component=\"test-score\">\n"            /* 12 */
-    "      <param name=\"label\">x</param>\n"                            /* 13 */
-    "      <param name=\"api_key\" env=\"KZ_TEST_UNSET_VARIABLE\"/>\n"   /* 14: env unset */
-    "    </scorer>\n"                                                    /* 15 */
-    "    <scorer name=\"health\" component=\"test-score\"/>\n"           /* 16: duplicate name */
-    "  </scorers>\n"                                                     /* 17 */
-    "  <channels>\n"                                                     /* 18 */
-    "    <channel name=\"wrongkind\" component=\"test-score\"/>\n"       /* 19: kind */
-    "  </channels>\n"                                                    /* 20 */
+    "<kizuna version=\"1\">\n"                                         /* 1 */
+    "  <scorers>\n"                                                    /* 2 */
+    "    <scorer name=\"health\" component=\"test-score\">\n"          /* 3 */
+    "      <param name=\"label\">x</param>\n"                          /* 4 */
+    "      <param name=\"limt\">5</param>\n"                           /* 5: unknown */
+    "      <param name=\"limit\">five</param>\n"                       /* 6: wrong type */
+    "      <param name=\"timeout\">30 parsecs</param>\n"               /* 7: wrong type */
+    "      <param name=\"enabled\">maybe</param>\n"                    /* 8: wrong type */
+    "    </scorer>\n"                                                  /* 9 */
+    "    <scorer name=\"second\" component=\"test-score\"/>\n"         /* 10: missing label */
+    "    <scorer name=\"third\" component=\"no-such-thing\"/>\n"       /* 11: unknown component */
+    "    <scorer name=\"fourth\" component=\"test-score\">\n"          /* 12 */
+    "      <param name=\"label\">x</param>\n"                          /* 13 */
+    "      <param name=\"api_key\" env=\"KZ_TEST_UNSET_VARIABLE\"/>\n" /* 14: env unset */
+    "    </scorer>\n"                                                  /* 15 */
+    "    <scorer name=\"health\" component=\"test-score\"/>\n"         /* 16: duplicate name */
+    "  </scorers>\n"                                                   /* 17 */
+    "  <channels>\n"                                                   /* 18 */
+    "    <channel name=\"wrongkind\" component=\"test-score\"/>\n"     /* 19: kind */
+    "  </channels>\n"                                                  /* 20 */
     "</kizuna>\n";
 
 static void test_config_duplicate_instance(void)

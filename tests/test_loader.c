@@ -19,6 +19,15 @@ static const char *plugin_dir(const char *sub)
     return buf;
 }
 
+/* Copies the good test plugin into `dir` as `name`; returns the new path. */
+static char *copy_good_plugin(const char *dir, const char *name)
+{
+    g_autofree char *from = g_build_filename(plugin_dir("good"), "good.so", NULL);
+    char *to = g_build_filename(dir, name, NULL);
+    kz_test_copy(from, to);
+    return to;
+}
+
 static const kz_refusal *refusal_for(const kz_registry *reg, const char *file)
 {
     const GPtrArray *refused = kz_registry_refusals(reg);
@@ -86,9 +95,7 @@ static void test_loader_refuses_each_broken_plugin(void)
 static void test_loader_refuses_file_writable_by_others(void)
 {
     g_autofree char *dir = kz_test_tmpdir();
-    g_autofree char *from = g_build_filename(plugin_dir("good"), "good.so", NULL);
-    g_autofree char *to = g_build_filename(dir, "good.so", NULL);
-    kz_test_copy(from, to);
+    g_autofree char *to = copy_good_plugin(dir, "good.so");
     g_assert_cmpint(g_chmod(to, 0666), ==, 0);
     g_autoptr(kz_registry) reg = kz_registry_new();
     g_assert_cmpuint(kz_registry_scan_dir(reg, dir, TRUE), ==, 0);
@@ -99,9 +106,7 @@ static void test_loader_refuses_file_writable_by_others(void)
 static void test_loader_refuses_directory_writable_by_others(void)
 {
     g_autofree char *dir = kz_test_tmpdir();
-    g_autofree char *from = g_build_filename(plugin_dir("good"), "good.so", NULL);
-    g_autofree char *to = g_build_filename(dir, "good.so", NULL);
-    kz_test_copy(from, to);
+    g_autofree char *to = copy_good_plugin(dir, "good.so");
     g_assert_cmpint(g_chmod(dir, 0777), ==, 0);
     g_autoptr(kz_registry) reg = kz_registry_new();
     g_assert_cmpuint(kz_registry_scan_dir(reg, dir, TRUE), ==, 0);
@@ -176,11 +181,8 @@ static void test_loader_search_order(void)
 {
     g_autofree char *first = kz_test_tmpdir();
     g_autofree char *second = kz_test_tmpdir();
-    g_autofree char *from = g_build_filename(plugin_dir("good"), "good.so", NULL);
-    g_autofree char *in_first = g_build_filename(first, "good.so", NULL);
-    g_autofree char *in_second = g_build_filename(second, "also_good.so", NULL);
-    kz_test_copy(from, in_first);
-    kz_test_copy(from, in_second);
+    g_autofree char *in_first = copy_good_plugin(first, "good.so");
+    g_autofree char *in_second = copy_good_plugin(second, "also_good.so");
     g_setenv("KIZUNA_PLUGIN_PATH", second, TRUE);
     const char *dirs[] = {first, first /* listed twice: scanned once */, NULL};
     g_autoptr(kz_registry) reg = kz_registry_new();

@@ -32,8 +32,7 @@ const char *kz_cli_config_path(void);
 
 /* Parses a command's own options; prints the error and returns FALSE on
  * a usage error. */
-gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *summary,
-                      const GOptionEntry *entries);
+gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *summary, const GOptionEntry *entries);
 
 /* Writes `root` as pretty JSON on stdout (secrets masked) and frees it. */
 void kz_cli_print_json(JsonNode *root);

@@ -19,8 +19,8 @@ static const char *tier_name(guint32 tier)
     return tier < G_N_ELEMENTS(names) ? names[tier] : "unknown";
 }
 
-static const char *const entity_names[] = {NULL, "account", "contact", "usage_event", "ticket", "subscription",
-                                           "survey_answer"};
+static const char *const entity_names[] = {NULL,     "account",      "contact",      "usage_event",
+                                           "ticket", "subscription", "survey_answer"};
 
 static JsonNode *component_json(const kz_component_info *c)
 {
@@ -51,8 +51,7 @@ static JsonNode *component_json(const kz_component_info *c)
         json_builder_set_member_name(b, "tier");
         json_builder_add_string_value(b, tier_name(c->vt.channel.tier));
         break;
-    default:
-        break;
+    default: break;
     }
     json_builder_set_member_name(b, "parameters");
     json_builder_begin_array(b);
@@ -83,9 +82,11 @@ static JsonNode *plugin_json(const kz_plugin *p)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
-    const struct { const char *key, *value; } fields[] = {
-        {"id", p->id}, {"name", p->name}, {"version", p->version}, {"vendor", p->vendor},
-        {"license", p->license}, {"summary", p->summary}, {"url", p->url}, {"path", p->path},
+    const struct {
+        const char *key, *value;
+    } fields[] = {
+        {"id", p->id},           {"name", p->name},       {"version", p->version}, {"vendor", p->vendor},
+        {"license", p->license}, {"summary", p->summary}, {"url", p->url},         {"path", p->path},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
         json_builder_set_member_name(b, fields[i].key);
@@ -121,8 +122,8 @@ static JsonNode *refusal_json(const char *path, const char *reason)
 static void print_plugin_text(const kz_plugin *p)
 {
     kz_cli_print("%s %s — %s\n", p->id, p->version, p->name);
-    kz_cli_print("  vendor:  %s\n  license: %s\n  ABI:     %u.%u\n  path:    %s\n", p->vendor, p->license,
-                 p->abi_major, p->abi_minor, p->path);
+    kz_cli_print("  vendor:  %s\n  license: %s\n  ABI:     %u.%u\n  path:    %s\n", p->vendor, p->license, p->abi_major,
+                 p->abi_minor, p->path);
     if (p->url != NULL)
         kz_cli_print("  url:     %s\n", p->url);
     kz_cli_print("  %s\n", p->summary);
@@ -133,8 +134,8 @@ static void print_plugin_text(const kz_plugin *p)
             kz_cli_print("    tier: %s touch\n", tier_name(c->vt.channel.tier));
         for (guint j = 0; j < c->params->len; j++) {
             const kz_param_info *pi = c->params->pdata[j];
-            g_autofree char *dflt = pi->default_value != NULL ? g_strdup_printf(" [default %s]", pi->default_value)
-                                                              : g_strdup("");
+            g_autofree char *dflt =
+                pi->default_value != NULL ? g_strdup_printf(" [default %s]", pi->default_value) : g_strdup("");
             kz_cli_print("    %-16s %-8s %s%s %s\n", pi->name, kz_param_type_name(pi->type),
                          pi->required ? "required" : "optional", dflt, pi->help);
         }
@@ -144,11 +145,8 @@ static void print_plugin_text(const kz_plugin *p)
 int kz_cmd_plugins(int argc, char **argv)
 {
     gboolean json = FALSE;
-    const GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
-        G_OPTION_ENTRY_NULL};
-    if (!kz_cli_parse(&argc, &argv, "", "List every plugin found on the search path and every file refused.",
-                      entries))
+    const GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL}, G_OPTION_ENTRY_NULL};
+    if (!kz_cli_parse(&argc, &argv, "", "List every plugin found on the search path and every file refused.", entries))
         return KZ_EXIT_USAGE;
     g_autoptr(kz_config) cfg = NULL;
     const char *path = kz_cli_config_path();
@@ -212,9 +210,7 @@ int kz_cmd_plugins(int argc, char **argv)
 int kz_cmd_plugin(int argc, char **argv)
 {
     gboolean json = FALSE;
-    const GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
-        G_OPTION_ENTRY_NULL};
+    const GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL}, G_OPTION_ENTRY_NULL};
     if (!kz_cli_parse(&argc, &argv, "check FILE", "Check that one plugin file loads, and show what it declares.",
                       entries))
         return KZ_EXIT_USAGE;

@@ -34,8 +34,8 @@ static gboolean count_verbose(const char *name, const char *value, gpointer data
 static const GOptionEntry global_entries[] = {
     {"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config, "Stack config (default: $KIZUNA_CONFIG, ./kizuna.xml)",
      "FILE"},
-    {"verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (gpointer)count_verbose,
-     "Log more (twice: debug)", NULL},
+    {"verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, (gpointer)count_verbose, "Log more (twice: debug)",
+     NULL},
     {"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and plugin ABI, then exit", NULL},
     G_OPTION_ENTRY_NULL};
 

@@ -8,8 +8,7 @@
 
 #include <stdio.h>
 
-gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *summary,
-                      const GOptionEntry *entries)
+gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *summary, const GOptionEntry *entries)
 {
     g_autoptr(GOptionContext) ctx = g_option_context_new(params);
     g_option_context_set_summary(ctx, summary);

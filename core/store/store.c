@@ -143,8 +143,7 @@ void kz_store_close(kz_store *store)
     g_free(store);
 }
 
-int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len,
-                       GError **error)
+int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len, GError **error)
 {
     sqlite3_stmt *st = store->state_get;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);

@@ -32,8 +32,7 @@ sqlite3 *kz_store_db(kz_store *store);
  * newly allocated copy (NUL-terminated, terminator not counted) or
  * KZ_ERR_NOT_FOUND; every call returns KZ_ERR with `error` set on an I/O
  * failure. */
-int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len,
-                       GError **error);
+int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len, GError **error);
 int kz_store_state_set(kz_store *store, const char *instance, const char *key, const void *data, gsize len,
                        gint64 now_us, GError **error);
 int kz_store_state_delete(kz_store *store, const char *instance, const char *key, GError **error);

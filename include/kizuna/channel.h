@@ -30,7 +30,7 @@ enum kz_tier {
 typedef struct kz_recipient {
     uint32_t size; /* sizeof(kz_recipient) */
     uint32_t reserved_;
-    const char *id;    /* contact or CSM id */
+    const char *id; /* contact or CSM id */
     const char *name;
     const char *email;
     const char *role;
@@ -38,14 +38,14 @@ typedef struct kz_recipient {
 
 /* One touch to deliver. Owned by the host, valid during deliver(). */
 typedef struct kz_touch {
-    uint32_t size; /* sizeof(kz_touch) */
-    uint32_t attempt; /* 1 on the first delivery attempt */
+    uint32_t size;               /* sizeof(kz_touch) */
+    uint32_t attempt;            /* 1 on the first delivery attempt */
     const char *idempotency_key; /* stable across attempts and crashes */
-    const char *playbook;   /* the playbook that triggered it */
-    const char *trigger;    /* what happened, e.g. "grade:red" */
+    const char *playbook;        /* the playbook that triggered it */
+    const char *trigger;         /* what happened, e.g. "grade:red" */
     const char *account_id;
     const char *account_name;
-    const char *owner_id;   /* owning CSM, or NULL */
+    const char *owner_id; /* owning CSM, or NULL */
     const kz_recipient *const *recipients;
     uint32_t n_recipients;
     uint32_t reserved_;
@@ -54,8 +54,8 @@ typedef struct kz_touch {
     const kz_trait *fields; /* the values the template saw (account, measures, score) */
     uint32_t n_fields;
     uint32_t reserved2_;
-    kz_time created;        /* when the playbook fired */
-    kz_time due;            /* for tasks: when it should be done; KZ_TIME_NONE = none */
+    kz_time created; /* when the playbook fired */
+    kz_time due;     /* for tasks: when it should be done; KZ_TIME_NONE = none */
 } kz_touch;
 
 /* What deliver() reports besides its status code. Owned by the host and

@@ -44,7 +44,7 @@ extern "C" {
 /* True when `field` of the struct at `p` (of type `type`) lies wholly within
  * the size its filler declared. Use it before reading any field that was
  * added after 1.0 from a struct the other side filled. */
-#define KZ_HAS_FIELD(p, type, field) \
+#define KZ_HAS_FIELD(p, type, field)                                                                                   \
     ((p) != NULL && (size_t)(p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 #if defined(__GNUC__)
@@ -73,8 +73,8 @@ enum kz_status {
 
 /* Microseconds since 1970-01-01T00:00:00Z. All Kizuna times are UTC. */
 typedef int64_t kz_time;
-#define KZ_TIME_NONE INT64_MIN       /* an absent time */
-#define KZ_INT_NONE INT64_MIN        /* an absent integer (money, counts) */
+#define KZ_TIME_NONE INT64_MIN /* an absent time */
+#define KZ_INT_NONE  INT64_MIN /* an absent integer (money, counts) */
 
 enum kz_value_type {
     KZ_VALUE_NULL = 0,
@@ -108,7 +108,7 @@ typedef struct kz_trait {
 
 enum kz_param_type {
     KZ_PARAM_STRING = 1,
-    KZ_PARAM_INT = 2,      /* 64-bit signed, decimal */
+    KZ_PARAM_INT = 2, /* 64-bit signed, decimal */
     KZ_PARAM_DOUBLE = 3,
     KZ_PARAM_BOOL = 4,     /* true/false, yes/no, on/off, 1/0 */
     KZ_PARAM_DURATION = 5, /* "250ms", "30s", "5m", "2h", "7d", combinations "1h30m" */
@@ -126,19 +126,24 @@ enum kz_param_flags {
  * specs before any instance exists; the plugin reads the values with the
  * kz_host.param_* services. */
 typedef struct kz_param_spec {
-    uint32_t size;             /* sizeof(kz_param_spec) */
-    uint32_t type;             /* enum kz_param_type */
-    const char *name;          /* [a-z][a-z0-9_]*, unique within the component */
-    uint32_t flags;            /* enum kz_param_flags */
+    uint32_t size;    /* sizeof(kz_param_spec) */
+    uint32_t type;    /* enum kz_param_type */
+    const char *name; /* [a-z][a-z0-9_]*, unique within the component */
+    uint32_t flags;   /* enum kz_param_flags */
     uint32_t reserved_;
     const char *default_value; /* text parsed as `type`, or NULL for none; must be NULL for secrets */
     const char *help;          /* one line for `kizuna plugins` */
 } kz_param_spec;
 
 /* Convenience initialisers for a parameter table. */
-#define KZ_PARAM(type_, name_, flags_, default_, help_) \
-    { sizeof(kz_param_spec), (type_), (name_), (flags_), 0, (default_), (help_) }
-#define KZ_PARAM_END { sizeof(kz_param_spec), 0, NULL, 0, 0, NULL, NULL }
+#define KZ_PARAM(type_, name_, flags_, default_, help_)                                                                \
+    {                                                                                                                  \
+        sizeof(kz_param_spec), (type_), (name_), (flags_), 0, (default_), (help_)                                      \
+    }
+#define KZ_PARAM_END                                                                                                   \
+    {                                                                                                                  \
+        sizeof(kz_param_spec), 0, NULL, 0, 0, NULL, NULL                                                               \
+    }
 
 /* ---- host services ----------------------------------------------------- */
 
@@ -148,21 +153,16 @@ typedef struct kz_param_spec {
  * destroy/close callback returns. */
 typedef struct kz_ctx kz_ctx;
 
-enum kz_log_level {
-    KZ_LOG_ERROR = 1,
-    KZ_LOG_WARNING = 2,
-    KZ_LOG_INFO = 3,
-    KZ_LOG_DEBUG = 4
-};
+enum kz_log_level { KZ_LOG_ERROR = 1, KZ_LOG_WARNING = 2, KZ_LOG_INFO = 3, KZ_LOG_DEBUG = 4 };
 
 /* What the host offers a plugin. Handed to every create callback with the
  * instance's kz_ctx; it and every pointer in it stay valid for the life of
  * the process. Fields after `size` may be read only if KZ_HAS_FIELD says so,
  * so a plugin built against a newer minor still runs on an older host. */
 typedef struct kz_host {
-    uint32_t size;      /* sizeof(kz_host) as the host was built */
-    uint16_t abi_major; /* the host's KZ_ABI_MAJOR */
-    uint16_t abi_minor; /* the host's KZ_ABI_MINOR */
+    uint32_t size;            /* sizeof(kz_host) as the host was built */
+    uint16_t abi_major;       /* the host's KZ_ABI_MAJOR */
+    uint16_t abi_minor;       /* the host's KZ_ABI_MINOR */
     const char *host_version; /* the Kizuna release, e.g. "0.1.0" */
 
     /* Writes one log line tagged with the instance name. Secret parameter

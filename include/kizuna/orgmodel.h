@@ -30,23 +30,23 @@ enum kz_phase {
     KZ_PHASE_CHURNED = 5
 };
 #define KZ_PHASE_MASK(p) (1u << (p))
-#define KZ_TIER_MASK(t) (1u << (t))
+#define KZ_TIER_MASK(t)  (1u << (t))
 
 /* A team of CSMs and what it covers. */
 typedef struct kz_org_team {
-    uint32_t size; /* sizeof(kz_org_team) */
+    uint32_t size;   /* sizeof(kz_org_team) */
     uint32_t phases; /* KZ_PHASE_MASK() bits of the phases it covers; 0 = all */
     uint32_t tiers;  /* KZ_TIER_MASK() bits of the tiers it covers; 0 = all */
     uint32_t n_regions;
     const char *id;
-    const char *function; /* free text from the config: "onboarding", "concierge", ... */
+    const char *function;    /* free text from the config: "onboarding", "concierge", ... */
     const uint32_t *regions; /* indexes into kz_org_book.regions; n_regions = 0: every region */
 } kz_org_team;
 
 /* A CSM: a person who can own accounts. */
 typedef struct kz_org_csm {
     uint32_t size; /* sizeof(kz_org_csm) */
-    int32_t team;   /* index into kz_org_book.teams */
+    int32_t team;  /* index into kz_org_book.teams */
     const char *id;
     const char *name;
     int32_t region; /* index into kz_org_book.regions, -1 = none */
@@ -70,11 +70,11 @@ typedef struct kz_org_book {
     const kz_org_csm *const *csms;
 
     const char *const *account_ids;
-    const int32_t *account_region; /* index into regions, -1 = unknown */
-    const uint8_t *account_phase;  /* enum kz_phase */
-    const uint8_t *account_tier;   /* enum kz_tier */
+    const int32_t *account_region;    /* index into regions, -1 = unknown */
+    const uint8_t *account_phase;     /* enum kz_phase */
+    const uint8_t *account_tier;      /* enum kz_tier */
     const int64_t *account_arr_minor; /* KZ_INT_NONE = unknown */
-    const int32_t *current_owner;  /* index into csms, -1 = none */
+    const int32_t *current_owner;     /* index into csms, -1 = none */
 } kz_org_book;
 
 enum kz_unassigned_reason {

@@ -42,16 +42,16 @@ typedef struct kz_component {
     /* [a-z][a-z0-9_-]*, at most 64 bytes; unique among every loaded
      * plugin's components: stack configs name components by it. */
     const char *name;
-    const char *summary; /* one line */
+    const char *summary;         /* one line */
     const kz_param_spec *params; /* ended by a KZ_PARAM_END entry; NULL = no parameters */
-    const void *vtable; /* the kind's vtable; it starts with its own uint32_t size */
+    const void *vtable;          /* the kind's vtable; it starts with its own uint32_t size */
 } kz_component;
 
 /* The plugin descriptor. Required: every field up to and including
  * `components`; the rest are optional and absent when `size` does not
  * cover them. */
 typedef struct kz_plugin_descriptor {
-    uint32_t size; /* sizeof(kz_plugin_descriptor) */
+    uint32_t size;      /* sizeof(kz_plugin_descriptor) */
     uint16_t abi_major; /* KZ_ABI_MAJOR the plugin was built with */
     uint16_t abi_minor; /* KZ_ABI_MINOR the plugin was built with */
     /* Reverse-DNS id, unique among all plugins: "org.kizuna.csv",
@@ -61,8 +61,8 @@ typedef struct kz_plugin_descriptor {
     const char *name;    /* human name */
     const char *version; /* the plugin's own version, e.g. "1.2.0" */
     const char *vendor;
-    const char *license; /* SPDX expression, e.g. "MIT", "Apache-2.0" */
-    const char *summary; /* one line */
+    const char *license;                   /* SPDX expression, e.g. "MIT", "Apache-2.0" */
+    const char *summary;                   /* one line */
     const kz_component *const *components; /* NULL-terminated, at least one */
 
     /* ---- optional ---- */
@@ -77,15 +77,23 @@ typedef const kz_plugin_descriptor *(*kz_plugin_entry_fn)(void);
 
 /* Writes the descriptor and the exported entry symbol. The trailing
  * arguments are pointers to the plugin's kz_component structs. */
-#define KZ_PLUGIN_DEFINE(id_, name_, version_, vendor_, license_, summary_, ...)  \
-    static const kz_component *const kz_plugin_components_[] = {__VA_ARGS__, NULL}; \
-    static const kz_plugin_descriptor kz_plugin_descriptor_ = {                     \
-        sizeof(kz_plugin_descriptor), KZ_ABI_MAJOR, KZ_ABI_MINOR, (id_), (name_),   \
-        (version_), (vendor_), (license_), (summary_), kz_plugin_components_, NULL}; \
-    KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void);                    \
-    KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void)                     \
-    {                                                                               \
-        return &kz_plugin_descriptor_;                                              \
+#define KZ_PLUGIN_DEFINE(id_, name_, version_, vendor_, license_, summary_, ...)                                       \
+    static const kz_component *const kz_plugin_components_[] = {__VA_ARGS__, NULL};                                    \
+    static const kz_plugin_descriptor kz_plugin_descriptor_ = {sizeof(kz_plugin_descriptor),                           \
+                                                               KZ_ABI_MAJOR,                                           \
+                                                               KZ_ABI_MINOR,                                           \
+                                                               (id_),                                                  \
+                                                               (name_),                                                \
+                                                               (version_),                                             \
+                                                               (vendor_),                                              \
+                                                               (license_),                                             \
+                                                               (summary_),                                             \
+                                                               kz_plugin_components_,                                  \
+                                                               NULL};                                                  \
+    KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void);                                                       \
+    KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void)                                                        \
+    {                                                                                                                  \
+        return &kz_plugin_descriptor_;                                                                                 \
     }
 
 #ifdef __cplusplus

@@ -24,11 +24,11 @@ enum kz_column_type {
 
 /* One measure for every account of a batch. */
 typedef struct kz_column {
-    uint32_t size; /* sizeof(kz_column) */
-    uint32_t type; /* enum kz_column_type */
-    const char *name; /* the measure's name in the stack config */
-    const double *values; /* KZ_COLUMN_DOUBLE: n_accounts values */
-    const int32_t *codes; /* KZ_COLUMN_CATEGORICAL: n_accounts codes into levels, -1 = missing */
+    uint32_t size;             /* sizeof(kz_column) */
+    uint32_t type;             /* enum kz_column_type */
+    const char *name;          /* the measure's name in the stack config */
+    const double *values;      /* KZ_COLUMN_DOUBLE: n_accounts values */
+    const int32_t *codes;      /* KZ_COLUMN_CATEGORICAL: n_accounts codes into levels, -1 = missing */
     const char *const *levels; /* KZ_COLUMN_CATEGORICAL: the distinct values, sorted by byte order */
     uint32_t n_levels;
     uint32_t reserved_;
@@ -42,9 +42,9 @@ typedef struct kz_score_batch {
     uint32_t n_accounts;
     uint32_t n_columns;
     uint32_t reserved_;
-    const char *const *account_ids; /* n_accounts, for messages */
+    const char *const *account_ids;  /* n_accounts, for messages */
     const kz_column *const *columns; /* n_columns, in the order prepare() saw */
-    double *scores; /* out: n_accounts; NaN when the scorer cannot score an account */
+    double *scores;                  /* out: n_accounts; NaN when the scorer cannot score an account */
     /* out: n_columns * n_accounts, column-major: the contribution of column
      * c to account i is contributions[c * n_accounts + i]. NULL when the
      * host does not want explanations for this batch. */

@@ -42,16 +42,16 @@ typedef struct kz_origin {
  * with an ISO 4217 currency; absent numbers are KZ_INT_NONE, absent times
  * KZ_TIME_NONE, absent strings NULL. */
 typedef struct kz_account {
-    const char *id;      /* natural key in the company's systems; required */
+    const char *id; /* natural key in the company's systems; required */
     const char *name;
     const char *region;  /* e.g. "emea", "hokkaido" */
     const char *segment; /* e.g. "enterprise", "smb" */
     const char *plan;
-    int64_t arr_minor;   /* annual recurring revenue in minor units */
+    int64_t arr_minor;    /* annual recurring revenue in minor units */
     const char *currency; /* ISO 4217, e.g. "EUR" */
     kz_time contract_start;
     kz_time renewal_date;
-    const char *owner;   /* CSM id the CRM names as owner, if any */
+    const char *owner;      /* CSM id the CRM names as owner, if any */
     const kz_trait *traits; /* company-specific fields */
     uint32_t n_traits;
     uint32_t reserved_;
@@ -60,7 +60,7 @@ typedef struct kz_account {
 
 /* A person at an account. */
 typedef struct kz_contact {
-    const char *id; /* required */
+    const char *id;         /* required */
     const char *account_id; /* required */
     const char *name;
     const char *email;
@@ -74,12 +74,12 @@ typedef struct kz_contact {
 
 /* One thing a user did in the product (a login, a feature used). */
 typedef struct kz_usage_event {
-    const char *id; /* the source's event id, or NULL: the host keys by a content hash */
+    const char *id;         /* the source's event id, or NULL: the host keys by a content hash */
     const char *account_id; /* required */
     const char *user_id;
-    kz_time time; /* required */
+    kz_time time;     /* required */
     const char *name; /* required: "login", "report.export", ... */
-    double quantity; /* e.g. minutes, seats, API calls; NaN = absent */
+    double quantity;  /* e.g. minutes, seats, API calls; NaN = absent */
     const kz_trait *traits;
     uint32_t n_traits;
     uint32_t reserved_;
@@ -87,26 +87,37 @@ typedef struct kz_usage_event {
 } kz_usage_event;
 
 enum kz_ticket_priority {
-    KZ_PRIORITY_NONE = 0, KZ_PRIORITY_LOW = 1, KZ_PRIORITY_NORMAL = 2,
-    KZ_PRIORITY_HIGH = 3, KZ_PRIORITY_URGENT = 4
+    KZ_PRIORITY_NONE = 0,
+    KZ_PRIORITY_LOW = 1,
+    KZ_PRIORITY_NORMAL = 2,
+    KZ_PRIORITY_HIGH = 3,
+    KZ_PRIORITY_URGENT = 4
 };
 enum kz_ticket_status {
-    KZ_TICKET_STATUS_NONE = 0, KZ_TICKET_NEW = 1, KZ_TICKET_OPEN = 2,
-    KZ_TICKET_PENDING = 3, KZ_TICKET_SOLVED = 4, KZ_TICKET_CLOSED = 5
+    KZ_TICKET_STATUS_NONE = 0,
+    KZ_TICKET_NEW = 1,
+    KZ_TICKET_OPEN = 2,
+    KZ_TICKET_PENDING = 3,
+    KZ_TICKET_SOLVED = 4,
+    KZ_TICKET_CLOSED = 5
 };
 enum kz_ticket_kind {
-    KZ_TICKET_KIND_NONE = 0, KZ_TICKET_QUESTION = 1, KZ_TICKET_INCIDENT = 2,
-    KZ_TICKET_PROBLEM = 3, KZ_TICKET_TASK = 4, KZ_TICKET_FEATURE_REQUEST = 5
+    KZ_TICKET_KIND_NONE = 0,
+    KZ_TICKET_QUESTION = 1,
+    KZ_TICKET_INCIDENT = 2,
+    KZ_TICKET_PROBLEM = 3,
+    KZ_TICKET_TASK = 4,
+    KZ_TICKET_FEATURE_REQUEST = 5
 };
 
 /* A helpdesk ticket. Feature requests are tickets of kind
  * KZ_TICKET_FEATURE_REQUEST; their tags name the feature. */
 typedef struct kz_ticket {
-    const char *id; /* required */
+    const char *id;         /* required */
     const char *account_id; /* required */
     const char *contact_id;
-    kz_time opened; /* required */
-    kz_time closed; /* KZ_TIME_NONE while open */
+    kz_time opened;    /* required */
+    kz_time closed;    /* KZ_TIME_NONE while open */
     uint32_t priority; /* enum kz_ticket_priority */
     uint32_t status;   /* enum kz_ticket_status */
     uint32_t kind;     /* enum kz_ticket_kind */
@@ -120,14 +131,17 @@ typedef struct kz_ticket {
 } kz_ticket;
 
 enum kz_subscription_status {
-    KZ_SUBSCRIPTION_STATUS_NONE = 0, KZ_SUBSCRIPTION_TRIALING = 1,
-    KZ_SUBSCRIPTION_ACTIVE = 2, KZ_SUBSCRIPTION_PAST_DUE = 3,
-    KZ_SUBSCRIPTION_CANCELED = 4, KZ_SUBSCRIPTION_ENDED = 5
+    KZ_SUBSCRIPTION_STATUS_NONE = 0,
+    KZ_SUBSCRIPTION_TRIALING = 1,
+    KZ_SUBSCRIPTION_ACTIVE = 2,
+    KZ_SUBSCRIPTION_PAST_DUE = 3,
+    KZ_SUBSCRIPTION_CANCELED = 4,
+    KZ_SUBSCRIPTION_ENDED = 5
 };
 
 /* One billing period of an account's subscription: the ground for GRR/NRR. */
 typedef struct kz_subscription {
-    const char *id; /* required */
+    const char *id;         /* required */
     const char *account_id; /* required */
     const char *plan;
     kz_time period_start; /* required */
@@ -146,13 +160,13 @@ enum kz_survey_kind { KZ_SURVEY_NONE = 0, KZ_SURVEY_NPS = 1, KZ_SURVEY_CSAT = 2 
 
 /* An answer to an NPS (0-10) or CSAT survey. */
 typedef struct kz_survey_answer {
-    const char *id; /* NULL: the host keys by a content hash */
+    const char *id;         /* NULL: the host keys by a content hash */
     const char *account_id; /* required */
     const char *contact_id;
-    kz_time time; /* required */
+    kz_time time;  /* required */
     uint32_t kind; /* enum kz_survey_kind; required */
     uint32_t reserved_;
-    double score;  /* required */
+    double score; /* required */
     const char *comment;
     kz_origin origin;
 } kz_survey_answer;
@@ -162,8 +176,8 @@ typedef struct kz_survey_answer {
  * (record_size = sizeof(kz_account) etc. as the plugin was built), so a
  * struct that grows in a later minor keeps older plugins working. */
 typedef struct kz_batch {
-    uint32_t size;        /* sizeof(kz_batch) */
-    uint32_t entity;      /* enum kz_entity */
+    uint32_t size;   /* sizeof(kz_batch) */
+    uint32_t entity; /* enum kz_entity */
     uint32_t count;
     uint32_t record_size;
     const void *records;
@@ -176,7 +190,7 @@ typedef struct kz_batch {
 /* An input record the source could not parse or validate. The host stores
  * it in the quarantine with its origin and reason. */
 typedef struct kz_reject {
-    uint32_t size; /* sizeof(kz_reject) */
+    uint32_t size;   /* sizeof(kz_reject) */
     uint32_t entity; /* enum kz_entity, or 0 when unknown */
     kz_origin origin;
     const char *reason; /* one line: what is wrong and where (column, field) */

@@ -28,9 +28,12 @@ static const kz_param_spec good_params[] = {
     KZ_PARAM_END,
 };
 
-static const kz_scorer_vtable good_scorer_vt = {
-    .size = sizeof(kz_scorer_vtable), .output = KZ_SCORE_HEALTH, .create = good_create,
-    .destroy = test_destroy, .prepare = test_prepare, .score = test_score};
+static const kz_scorer_vtable good_scorer_vt = {.size = sizeof(kz_scorer_vtable),
+                                                .output = KZ_SCORE_HEALTH,
+                                                .create = good_create,
+                                                .destroy = test_destroy,
+                                                .prepare = test_prepare,
+                                                .score = test_score};
 
 static int chan_deliver(void *self, const kz_touch *touch, kz_delivery *result)
 {
@@ -39,14 +42,17 @@ static int chan_deliver(void *self, const kz_touch *touch, kz_delivery *result)
     return touch->idempotency_key != NULL ? KZ_OK : KZ_ERR_PERMANENT;
 }
 
-static const kz_channel_vtable good_channel_vt = {
-    .size = sizeof(kz_channel_vtable), .tier = KZ_TIER_LOW, .create = test_create,
-    .destroy = test_destroy, .deliver = chan_deliver};
+static const kz_channel_vtable good_channel_vt = {.size = sizeof(kz_channel_vtable),
+                                                  .tier = KZ_TIER_LOW,
+                                                  .create = test_create,
+                                                  .destroy = test_destroy,
+                                                  .deliver = chan_deliver};
 
-static const kz_component good_scorer = {sizeof(kz_component), KZ_COMPONENT_SCORER, "test-score",
-                                         "Ten times the first measure", good_params, &good_scorer_vt};
-static const kz_component good_channel = {sizeof(kz_component), KZ_COMPONENT_CHANNEL, "test-channel",
-                                          "Accepts every touch that has a key", NULL, &good_channel_vt};
+static const kz_component good_scorer = {sizeof(kz_component),          KZ_COMPONENT_SCORER, "test-score",
+                                         "Ten times the first measure", good_params,         &good_scorer_vt};
+static const kz_component good_channel = {
+    sizeof(kz_component), KZ_COMPONENT_CHANNEL, "test-channel", "Accepts every touch that has a key", NULL,
+    &good_channel_vt};
 
 KZ_PLUGIN_DEFINE("org.kizuna.test.good", "Good test plugin", "1.0.0", "Kizuna tests", "MIT",
                  "A plugin that follows every rule", &good_scorer, &good_channel)

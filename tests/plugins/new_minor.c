@@ -14,17 +14,21 @@ struct future_descriptor {
     uint64_t future_flags;
 };
 
-static const struct future_scorer_vtable vt = {
-    {.size = sizeof(struct future_scorer_vtable), .output = KZ_SCORE_HEALTH, .create = test_create,
-     .destroy = test_destroy, .prepare = test_prepare, .score = test_score},
-    NULL, 0xdeadbeefULL};
-static const kz_component comp = {sizeof(kz_component), KZ_COMPONENT_SCORER, "new-score", "A newer plugin", NULL,
-                                  &vt};
+static const struct future_scorer_vtable vt = {{.size = sizeof(struct future_scorer_vtable),
+                                                .output = KZ_SCORE_HEALTH,
+                                                .create = test_create,
+                                                .destroy = test_destroy,
+                                                .prepare = test_prepare,
+                                                .score = test_score},
+                                               NULL,
+                                               0xdeadbeefULL};
+static const kz_component comp = {sizeof(kz_component), KZ_COMPONENT_SCORER, "new-score", "A newer plugin", NULL, &vt};
 static const kz_component *const comps[] = {&comp, NULL};
-static const struct future_descriptor desc = {
-    {sizeof(struct future_descriptor), KZ_ABI_MAJOR, KZ_ABI_MINOR + 1, "org.kizuna.test.new", "New minor", "1.0",
-     "Kizuna tests", "MIT", "built against a newer 1.x", comps, "https://example.org/new"},
-    "future", 42};
+static const struct future_descriptor desc = {{sizeof(struct future_descriptor), KZ_ABI_MAJOR, KZ_ABI_MINOR + 1,
+                                               "org.kizuna.test.new", "New minor", "1.0", "Kizuna tests", "MIT",
+                                               "built against a newer 1.x", comps, "https://example.org/new"},
+                                              "future",
+                                              42};
 KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void);
 KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void)
 {

@@ -12,15 +12,26 @@ static int must_not_be_called(void *self, const kz_train_set *set)
     abort();
 }
 
-static const kz_scorer_vtable vt = {.size = offsetof(kz_scorer_vtable, train), .output = KZ_SCORE_HEALTH,
-                                    .create = test_create, .destroy = test_destroy, .prepare = test_prepare,
-                                    .score = test_score, .train = must_not_be_called};
-static const kz_component comp = {sizeof(kz_component), KZ_COMPONENT_SCORER, "old-score", "An older plugin",
-                                  NULL, &vt};
+static const kz_scorer_vtable vt = {.size = offsetof(kz_scorer_vtable, train),
+                                    .output = KZ_SCORE_HEALTH,
+                                    .create = test_create,
+                                    .destroy = test_destroy,
+                                    .prepare = test_prepare,
+                                    .score = test_score,
+                                    .train = must_not_be_called};
+static const kz_component comp = {sizeof(kz_component), KZ_COMPONENT_SCORER, "old-score", "An older plugin", NULL, &vt};
 static const kz_component *const comps[] = {&comp, NULL};
-static const kz_plugin_descriptor desc = {offsetof(kz_plugin_descriptor, url), KZ_ABI_MAJOR, 0,
-                                          "org.kizuna.test.old", "Old minor", "1.0", "Kizuna tests", "MIT",
-                                          "built against an older 1.x", comps, "MUST-NOT-BE-READ"};
+static const kz_plugin_descriptor desc = {offsetof(kz_plugin_descriptor, url),
+                                          KZ_ABI_MAJOR,
+                                          0,
+                                          "org.kizuna.test.old",
+                                          "Old minor",
+                                          "1.0",
+                                          "Kizuna tests",
+                                          "MIT",
+                                          "built against an older 1.x",
+                                          comps,
+                                          "MUST-NOT-BE-READ"};
 KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void);
 KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void)
 {

@@ -56,9 +56,13 @@ static inline int test_score(void *self, kz_score_batch *batch)
     return KZ_OK;
 }
 
-#define TEST_SCORER_VTABLE(name_)                                                                      \
-    static const kz_scorer_vtable name_ = {                                                            \
-        .size = sizeof(kz_scorer_vtable), .output = KZ_SCORE_HEALTH, .create = test_create,            \
-        .destroy = test_destroy, .prepare = test_prepare, .score = test_score, .train = NULL}
+#define TEST_SCORER_VTABLE(name_)                                                                                      \
+    static const kz_scorer_vtable name_ = {.size = sizeof(kz_scorer_vtable),                                           \
+                                           .output = KZ_SCORE_HEALTH,                                                  \
+                                           .create = test_create,                                                      \
+                                           .destroy = test_destroy,                                                    \
+                                           .prepare = test_prepare,                                                    \
+                                           .score = test_score,                                                        \
+                                           .train = NULL}
 
 #endif
