@@ -222,6 +222,30 @@ static void test_loader_survives_crash_and_hang(void)
     g_assert_cmpuint(kz_registry_refusals(reg)->len, ==, 2);
 }
 
+/* Two plugins that export the same symbol each call their own copy. */
+static void test_loader_plugins_do_not_share_symbols(void)
+{
+    g_autoptr(kz_registry) reg = kz_registry_new();
+    g_assert_cmpuint(kz_registry_scan_dir(reg, plugin_dir("bundled"), TRUE), ==, 2);
+    for (int v = 1; v <= 2; v++) {
+        g_autofree char *name = g_strdup_printf("bundled-%d", v);
+        const kz_component_info *c = kz_registry_find_component(reg, name);
+        g_assert_nonnull(c);
+        g_autoptr(GError) err = NULL;
+        kz_instance *inst = kz_instance_create(c, name, NULL, NULL, &err);
+        g_assert_no_error(err);
+        const double values[1] = {0};
+        const kz_column col = {sizeof col, KZ_COLUMN_DOUBLE, "m", values, NULL, NULL, 0, 0};
+        const kz_column *cols[] = {&col};
+        const char *ids[] = {"a"};
+        double score = 0;
+        kz_score_batch batch = {sizeof batch, 1, 1, 0, ids, cols, &score, NULL};
+        g_assert_cmpint(c->vt.scorer.score(kz_instance_self(inst), &batch), ==, KZ_OK);
+        g_assert_cmpfloat(score, ==, v);
+        kz_instance_destroy(inst);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -232,6 +256,7 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/accepts-newer-minor", test_loader_accepts_newer_minor);
     g_test_add_func("/loader/search-order", test_loader_search_order);
     g_test_add_func("/loader/survives-crash-and-hang", test_loader_survives_crash_and_hang);
+    g_test_add_func("/loader/plugins-do-not-share-symbols", test_loader_plugins_do_not_share_symbols);
     g_test_add_func("/loader/missing-config-dir", test_loader_missing_config_dir_is_refused);
     return g_test_run();
 }
