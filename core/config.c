@@ -12,6 +12,8 @@
 #include <libxml/parser.h>
 #include <libxml/relaxng.h>
 #include <libxml/xmlerror.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 extern const char kz_stack_schema[]; /* sdk/schema/stack.rng, embedded at build time */
@@ -167,6 +169,12 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
 {
     xml_error_sink sink = {errors, path};
     guint before = errors->len;
+    FILE *probe = fopen(path, "r"); /* libxml2 would only say "failed to load external entity" */
+    if (probe == NULL) {
+        g_ptr_array_add(errors, g_strdup_printf("%s: cannot read: %s", path, g_strerror(errno)));
+        return NULL;
+    }
+    fclose(probe);
     xmlParserCtxtPtr pctx = xmlNewParserCtxt();
     if (pctx == NULL) {
         add_error(errors, path, 1, "out of memory");
@@ -266,11 +274,52 @@ static char *known_params(const kz_component_info *comp)
     return g_string_free(s, FALSE);
 }
 
+/* Resolves one <param> against its spec: reads env=, makes paths
+ * absolute, registers secrets, parses the type. NULL after an error. */
+static kz_param_value *resolve_one(const kz_config *cfg, const kz_config_param *p, const kz_param_info *spec,
+                                   GPtrArray *errors)
+{
+    const char *text = p->text;
+    if (p->env != NULL) {
+        text = g_getenv(p->env);
+        if (text == NULL) {
+            add_error(errors, cfg->path, p->line, "parameter '%s': environment variable %s is not set", p->name,
+                      p->env);
+            return NULL;
+        }
+    } else if (spec->type == KZ_PARAM_SECRET) {
+        g_warning("%s:%u: secret parameter '%s' is written in the file; prefer env=\"VARIABLE\"", cfg->path, p->line,
+                  p->name);
+    }
+    if (spec->type == KZ_PARAM_SECRET)
+        kz_log_add_secret(text);
+    g_autofree char *absolute = NULL;
+    if (spec->type == KZ_PARAM_PATH) {
+        if (text[0] == '\0') {
+            add_error(errors, cfg->path, p->line, "parameter '%s' (path): empty path", p->name);
+            return NULL;
+        }
+        text = absolute = resolve_path(cfg, text);
+    }
+    g_autoptr(GError) err = NULL;
+    kz_param_value *v = g_new0(kz_param_value, 1);
+    if (!kz_param_parse(spec->type, text, v, &err)) {
+        add_error(errors, cfg->path, p->line, "parameter '%s' (%s): %s", p->name, kz_param_type_name(spec->type),
+                  err->message);
+        g_free(v);
+        return NULL;
+    }
+    return v;
+}
+
 GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_instance *inst,
                                      const kz_component_info *comp, GPtrArray *errors)
 {
     guint before = errors->len;
     GHashTable *values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
+    /* every name written in the file, valid or not: a parameter that is
+     * given but wrong is reported once, not also as missing */
+    g_autoptr(GHashTable) given = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < inst->params->len; i++) {
         const kz_config_param *p = inst->params->pdata[i];
         const kz_param_info *spec = find_spec(comp, p->name);
@@ -280,41 +329,23 @@ GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_insta
                       known);
             continue;
         }
-        if (g_hash_table_contains(values, p->name)) {
+        if (!g_hash_table_add(given, p->name)) {
             add_error(errors, cfg->path, p->line, "parameter '%s' is given twice", p->name);
             continue;
         }
-        const char *text = p->text;
-        if (p->env != NULL) {
-            text = g_getenv(p->env);
-            if (text == NULL) {
-                add_error(errors, cfg->path, p->line, "parameter '%s': environment variable %s is not set", p->name,
-                          p->env);
-                continue;
-            }
-        } else if (spec->type == KZ_PARAM_SECRET) {
-            g_warning("%s:%u: secret parameter '%s' is written in the file; prefer env=\"VARIABLE\"", cfg->path,
-                      p->line, p->name);
-        }
-        if (spec->type == KZ_PARAM_SECRET)
-            kz_log_add_secret(text);
-        g_autoptr(GError) err = NULL;
-        kz_param_value *v = g_new0(kz_param_value, 1);
-        if (!kz_param_parse(spec->type, text, v, &err)) {
-            add_error(errors, cfg->path, p->line, "parameter '%s' (%s): %s", p->name, kz_param_type_name(spec->type),
-                      err->message);
-            g_free(v);
-            continue;
-        }
-        g_hash_table_insert(values, g_strdup(p->name), v);
+        kz_param_value *v = resolve_one(cfg, p, spec, errors);
+        if (v != NULL)
+            g_hash_table_insert(values, g_strdup(p->name), v);
     }
     for (guint i = 0; i < comp->params->len; i++) {
         const kz_param_info *spec = comp->params->pdata[i];
-        if (g_hash_table_contains(values, spec->name))
+        if (g_hash_table_contains(given, spec->name))
             continue;
         if (spec->default_value != NULL) {
             kz_param_value *v = g_new0(kz_param_value, 1);
-            if (kz_param_parse(spec->type, spec->default_value, v, NULL))
+            g_autofree char *dflt =
+                spec->type == KZ_PARAM_PATH ? resolve_path(cfg, spec->default_value) : g_strdup(spec->default_value);
+            if (kz_param_parse(spec->type, dflt, v, NULL))
                 g_hash_table_insert(values, g_strdup(spec->name), v);
             else
                 g_free(v); /* the loader checked defaults: cannot happen */
@@ -330,24 +361,30 @@ GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_insta
     return values;
 }
 
+GHashTable *kz_config_instance_params(const kz_config *cfg, const kz_config_instance *inst, const kz_registry *reg,
+                                      const kz_component_info **comp_out, GPtrArray *errors)
+{
+    const kz_component_info *comp = kz_registry_find_component(reg, inst->component);
+    if (comp == NULL) {
+        add_error(errors, cfg->path, inst->line, "instance '%s': unknown component '%s' (no loaded plugin provides it)",
+                  inst->name, inst->component);
+        return NULL;
+    }
+    if (comp->kind != inst->kind) {
+        add_error(errors, cfg->path, inst->line, "instance '%s': component '%s' is a %s, not a %s", inst->name,
+                  inst->component, kz_component_kind_name(comp->kind), kz_component_kind_name(inst->kind));
+        return NULL;
+    }
+    if (comp_out != NULL)
+        *comp_out = comp;
+    return kz_config_resolve_params(cfg, inst, comp, errors);
+}
+
 gboolean kz_config_check_instances(const kz_config *cfg, const kz_registry *reg, GPtrArray *errors)
 {
     guint before = errors->len;
     for (guint i = 0; i < cfg->instances->len; i++) {
-        const kz_config_instance *inst = cfg->instances->pdata[i];
-        const kz_component_info *comp = kz_registry_find_component(reg, inst->component);
-        if (comp == NULL) {
-            add_error(errors, cfg->path, inst->line,
-                      "instance '%s': unknown component '%s' (no loaded plugin provides it)", inst->name,
-                      inst->component);
-            continue;
-        }
-        if (comp->kind != inst->kind) {
-            add_error(errors, cfg->path, inst->line, "instance '%s': component '%s' is a %s, not a %s", inst->name,
-                      inst->component, kz_component_kind_name(comp->kind), kz_component_kind_name(inst->kind));
-            continue;
-        }
-        GHashTable *values = kz_config_resolve_params(cfg, inst, comp, errors);
+        GHashTable *values = kz_config_instance_params(cfg, cfg->instances->pdata[i], reg, NULL, errors);
         if (values != NULL)
             g_hash_table_unref(values);
     }

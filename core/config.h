@@ -55,11 +55,18 @@ const char *const *kz_config_plugin_dirs(const kz_config *cfg);
  * by env= are set. Appends one line per problem; returns TRUE when none. */
 gboolean kz_config_check_instances(const kz_config *cfg, const kz_registry *reg, GPtrArray *errors);
 
-/* The typed parameters of one instance, defaults applied and secrets read
- * from the environment (and registered with the log's redaction). Returns
- * a table name -> kz_param_value*, or NULL after appending errors. */
+/* The typed parameters of one instance for component `comp`: defaults
+ * applied, secrets read from the environment (and registered with the
+ * log's redaction), paths made absolute against the config's directory.
+ * Returns a table name -> kz_param_value*, or NULL after appending errors
+ * (each problem once). */
 GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_instance *inst,
                                      const kz_component_info *comp, GPtrArray *errors);
+
+/* The same, after finding the instance's component in `reg` and checking
+ * its kind; *comp_out (may be NULL) receives the component. */
+GHashTable *kz_config_instance_params(const kz_config *cfg, const kz_config_instance *inst, const kz_registry *reg,
+                                      const kz_component_info **comp_out, GPtrArray *errors);
 
 /* The instance called `name`, or NULL. */
 const kz_config_instance *kz_config_find_instance(const kz_config *cfg, const char *name);

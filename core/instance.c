@@ -84,8 +84,10 @@ static const char *host_instance_name(kz_ctx *ctx)
     return ctx != NULL ? ctx->name : NULL;
 }
 
-/* Finds parameter `name` declared with one of the types in `want`. */
-static int lookup(kz_ctx *ctx, const char *name, int want1, int want2, const kz_param_value **out)
+#define TYPE_BIT(t) (1u << (t))
+
+/* Finds parameter `name` declared with one of the types in the mask `want`. */
+static int lookup(kz_ctx *ctx, const char *name, unsigned want, const kz_param_value **out)
 {
     if (ctx == NULL || name == NULL || out == NULL)
         return KZ_ERR_INVALID;
@@ -95,7 +97,7 @@ static int lookup(kz_ctx *ctx, const char *name, int want1, int want2, const kz_
         if (strcmp(p->name, name) == 0)
             spec = p;
     }
-    if (spec == NULL || (spec->type != want1 && spec->type != want2))
+    if (spec == NULL || (TYPE_BIT(spec->type) & want) == 0)
         return KZ_ERR_INVALID;
     *out = ctx->params != NULL ? g_hash_table_lookup(ctx->params, name) : NULL;
     return *out != NULL ? KZ_OK : KZ_ERR_NOT_FOUND;
@@ -104,7 +106,7 @@ static int lookup(kz_ctx *ctx, const char *name, int want1, int want2, const kz_
 static int host_param_string(kz_ctx *ctx, const char *name, const char **out)
 {
     const kz_param_value *v;
-    int rc = lookup(ctx, name, KZ_PARAM_STRING, KZ_PARAM_SECRET, &v);
+    int rc = lookup(ctx, name, TYPE_BIT(KZ_PARAM_STRING) | TYPE_BIT(KZ_PARAM_SECRET) | TYPE_BIT(KZ_PARAM_PATH), &v);
     if (rc == KZ_OK)
         *out = v->text;
     return rc;
@@ -113,7 +115,7 @@ static int host_param_string(kz_ctx *ctx, const char *name, const char **out)
 static int host_param_int(kz_ctx *ctx, const char *name, int64_t *out)
 {
     const kz_param_value *v;
-    int rc = lookup(ctx, name, KZ_PARAM_INT, KZ_PARAM_INT, &v);
+    int rc = lookup(ctx, name, TYPE_BIT(KZ_PARAM_INT), &v);
     if (rc == KZ_OK)
         *out = v->u.i;
     return rc;
@@ -122,7 +124,7 @@ static int host_param_int(kz_ctx *ctx, const char *name, int64_t *out)
 static int host_param_double(kz_ctx *ctx, const char *name, double *out)
 {
     const kz_param_value *v;
-    int rc = lookup(ctx, name, KZ_PARAM_DOUBLE, KZ_PARAM_DOUBLE, &v);
+    int rc = lookup(ctx, name, TYPE_BIT(KZ_PARAM_DOUBLE), &v);
     if (rc == KZ_OK)
         *out = v->u.d;
     return rc;
@@ -131,7 +133,7 @@ static int host_param_double(kz_ctx *ctx, const char *name, double *out)
 static int host_param_bool(kz_ctx *ctx, const char *name, int *out)
 {
     const kz_param_value *v;
-    int rc = lookup(ctx, name, KZ_PARAM_BOOL, KZ_PARAM_BOOL, &v);
+    int rc = lookup(ctx, name, TYPE_BIT(KZ_PARAM_BOOL), &v);
     if (rc == KZ_OK)
         *out = v->u.b ? 1 : 0;
     return rc;
@@ -140,7 +142,7 @@ static int host_param_bool(kz_ctx *ctx, const char *name, int *out)
 static int host_param_duration(kz_ctx *ctx, const char *name, int64_t *out_ms)
 {
     const kz_param_value *v;
-    int rc = lookup(ctx, name, KZ_PARAM_DURATION, KZ_PARAM_DURATION, &v);
+    int rc = lookup(ctx, name, TYPE_BIT(KZ_PARAM_DURATION), &v);
     if (rc == KZ_OK)
         *out_ms = v->u.i;
     return rc;

@@ -22,7 +22,7 @@ typedef struct kz_ctx kz_instance;
 const kz_host *kz_host_get(void);
 
 /* Pins the host clock to `now_us` (0 = the real clock again). For tests
- * and backfills; KIZUNA_NOW (ISO 8601) pins it too at startup. */
+ * and backfills; the kizuna command pins it from KIZUNA_NOW (ISO 8601). */
 void kz_host_set_clock(gint64 now_us);
 gint64 kz_host_now(void);
 

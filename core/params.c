@@ -18,6 +18,7 @@ const char *kz_param_type_name(int type)
     case KZ_PARAM_BOOL: return "bool";
     case KZ_PARAM_DURATION: return "duration";
     case KZ_PARAM_SECRET: return "secret";
+    case KZ_PARAM_PATH: return "path";
     default: return NULL;
     }
 }
@@ -67,18 +68,25 @@ bad:
     return FALSE;
 }
 
-gboolean kz_param_parse(int type, const char *text, kz_param_value *out, GError **error)
+gboolean kz_param_parse(int type, const char *raw, kz_param_value *out, GError **error)
 {
     memset(out, 0, sizeof *out);
+    /* numbers, flags and durations may be written with white space around
+     * them (XML indentation); strings, secrets and paths are taken as is */
+    g_autofree char *trimmed = NULL;
+    const char *text = raw;
+    if (type != KZ_PARAM_STRING && type != KZ_PARAM_SECRET && type != KZ_PARAM_PATH)
+        text = trimmed = g_strstrip(g_strdup(raw));
     out->type = type;
     char *end = NULL;
     switch (type) {
     case KZ_PARAM_STRING:
-    case KZ_PARAM_SECRET: break;
+    case KZ_PARAM_SECRET:
+    case KZ_PARAM_PATH: break;
     case KZ_PARAM_INT:
         errno = 0;
         out->u.i = g_ascii_strtoll(text, &end, 10);
-        if (*text == '\0' || g_ascii_isspace(*text) || *end != '\0' || errno != 0) {
+        if (*text == '\0' || *end != '\0' || errno != 0) {
             g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "expected an integer, got '%s'", text);
             return FALSE;
         }
@@ -86,7 +94,7 @@ gboolean kz_param_parse(int type, const char *text, kz_param_value *out, GError 
     case KZ_PARAM_DOUBLE:
         errno = 0;
         out->u.d = g_ascii_strtod(text, &end);
-        if (*text == '\0' || g_ascii_isspace(*text) || *end != '\0' || errno != 0 || !isfinite(out->u.d)) {
+        if (*text == '\0' || *end != '\0' || errno != 0 || !isfinite(out->u.d)) {
             g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "expected a number, got '%s'", text);
             return FALSE;
         }

@@ -23,9 +23,9 @@ typedef struct kz_param_value {
     } u;
 } kz_param_value;
 
-/* Parses `text` as `type` into `out` (text copied). On failure returns
- * FALSE and sets `error` to a message such as "expected an integer, got
- * 'abc'". */
+/* Parses `text` as `type` into `out` (text copied; white space around a
+ * number, flag or duration is ignored). On failure returns FALSE and sets
+ * `error` to a message such as "expected an integer, got 'abc'". */
 gboolean kz_param_parse(int type, const char *text, kz_param_value *out, GError **error);
 
 void kz_param_value_clear(kz_param_value *v);

@@ -20,15 +20,14 @@ gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray 
         const kz_refusal *r = refused->pdata[i];
         g_ptr_array_add(errors, g_strdup_printf("%s: plugin refused: %s", r->path, r->reason));
     }
-    if (!kz_config_check_instances(cfg, reg, errors))
-        return FALSE;
-    /* Parameters are right: let each component judge them too. */
+    /* Every instance on its own: one instance's errors never hide another's. */
     for (guint i = 0; i < cfg->instances->len; i++) {
         const kz_config_instance *ci = cfg->instances->pdata[i];
-        const kz_component_info *comp = kz_registry_find_component(reg, ci->component);
-        GHashTable *params = kz_config_resolve_params(cfg, ci, comp, errors);
+        const kz_component_info *comp = NULL;
+        GHashTable *params = kz_config_instance_params(cfg, ci, reg, &comp, errors);
         if (params == NULL)
             continue;
+        /* The parameters are right: let the component judge them too. */
         g_autoptr(GError) err = NULL;
         kz_instance *inst = kz_instance_create(comp, ci->name, params, NULL, &err);
         if (inst == NULL)

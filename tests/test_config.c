@@ -164,6 +164,42 @@ static void test_config_doctype_refused(void)
     assert_error_at(errors2, path2, 2, "a DOCTYPE is not allowed in a stack config");
 }
 
+/* A parameter given but wrong is reported once: an unset env= for a
+ * required parameter is not also "missing"; white space around typed
+ * values is fine; a relative path is resolved against the config. */
+static void test_config_each_problem_once(void)
+{
+    g_autofree char *dir = kz_test_tmpdir();
+    g_unsetenv("KZ_TEST_UNSET_LABEL");
+    g_autofree char *path = kz_test_write(dir, "stack.xml",
+                                          "<kizuna version=\"1\">\n"
+                                          "  <scorers>\n"
+                                          "    <scorer name=\"health\" component=\"test-score\">\n"
+                                          "      <param name=\"label\" env=\"KZ_TEST_UNSET_LABEL\"/>\n"
+                                          "      <param name=\"limit\"> 12 </param>\n"
+                                          "      <param name=\"data_dir\">in/here</param>\n"
+                                          "    </scorer>\n"
+                                          "  </scorers>\n"
+                                          "</kizuna>\n");
+    g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kz_config) cfg = kz_config_load(path, errors);
+    g_assert_nonnull(cfg);
+    g_autoptr(kz_registry) reg = good_registry();
+    g_assert_false(kz_config_check_instances(cfg, reg, errors));
+    assert_error_at(errors, path, 4, "environment variable KZ_TEST_UNSET_LABEL is not set");
+    g_assert_cmpuint(errors->len, ==, 1);
+
+    g_setenv("KZ_TEST_UNSET_LABEL", "Health", TRUE);
+    g_autoptr(GHashTable) values = kz_config_instance_params(cfg, cfg->instances->pdata[0], reg, NULL, errors);
+    g_unsetenv("KZ_TEST_UNSET_LABEL");
+    g_assert_nonnull(values);
+    g_assert_cmpint(((kz_param_value *)g_hash_table_lookup(values, "limit"))->u.i, ==, 12);
+    g_autofree char *real_dir = g_canonicalize_filename(dir, NULL);
+    g_autofree char *want = g_build_filename(real_dir, "in/here", NULL);
+    g_assert_cmpstr(((kz_param_value *)g_hash_table_lookup(values, "data_dir"))->text, ==, want);
+    kz_test_rmtree(dir);
+}
+
 static void test_config_section_twice(void)
 {
     g_autofree char *path = NULL;
@@ -224,6 +260,9 @@ static void test_config_valid_resolves(void)
     g_assert_cmpfloat(((kz_param_value *)g_hash_table_lookup(values, "ratio"))->u.d, ==, 0.5);
     g_assert_true(((kz_param_value *)g_hash_table_lookup(values, "enabled"))->u.b);
     g_assert_cmpstr(((kz_param_value *)g_hash_table_lookup(values, "api_key"))->text, ==, "s3cr3t-from-env");
+    /* a relative path default is made absolute against the config's directory */
+    g_autofree char *want_data = g_build_filename(real_dir, "data", NULL);
+    g_assert_cmpstr(((kz_param_value *)g_hash_table_lookup(values, "data_dir"))->text, ==, want_data);
     g_assert_cmpuint(errors->len, ==, 0);
     kz_test_rmtree(dir);
 }
@@ -238,6 +277,7 @@ int main(int argc, char **argv)
     g_test_add_func("/config/parameter-errors", test_config_parameter_errors);
     g_test_add_func("/config/doctype-refused", test_config_doctype_refused);
     g_test_add_func("/config/section-twice", test_config_section_twice);
+    g_test_add_func("/config/each-problem-once", test_config_each_problem_once);
     g_test_add_func("/config/missing-file", test_config_missing_file);
     g_test_add_func("/config/valid-resolves", test_config_valid_resolves);
     return g_test_run();

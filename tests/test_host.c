@@ -38,8 +38,15 @@ static void test_params_parse(void)
     g_clear_error(&err);
     g_assert_false(kz_param_parse(KZ_PARAM_INT, "99999999999999999999", &v, &err)); /* overflow */
     g_clear_error(&err);
-    g_assert_false(kz_param_parse(KZ_PARAM_INT, " 5", &v, &err));
+    g_assert_true(kz_param_parse(KZ_PARAM_INT, " 5\n", &v, NULL)); /* XML indentation around a number */
+    g_assert_cmpint(v.u.i, ==, 5);
+    g_assert_cmpstr(v.text, ==, "5");
+    kz_param_value_clear(&v);
+    g_assert_false(kz_param_parse(KZ_PARAM_INT, "5 5", &v, &err));
     g_clear_error(&err);
+    g_assert_true(kz_param_parse(KZ_PARAM_STRING, " kept ", &v, NULL)); /* strings are taken as is */
+    g_assert_cmpstr(v.text, ==, " kept ");
+    kz_param_value_clear(&v);
     g_assert_true(kz_param_parse(KZ_PARAM_INT, "-42", &v, NULL));
     g_assert_cmpint(v.u.i, ==, -42);
     kz_param_value_clear(&v);

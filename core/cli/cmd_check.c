@@ -12,7 +12,7 @@
 int kz_cmd_check(int argc, char **argv)
 {
     const GOptionEntry entries[] = {G_OPTION_ENTRY_NULL};
-    if (!kz_cli_parse(&argc, &argv, "", "Validate the stack config and the plugins it uses.", entries))
+    if (!kz_cli_parse(&argc, &argv, "check", "Validate the stack config and the plugins it uses.", entries))
         return KZ_EXIT_USAGE;
     const char *path = kz_cli_config_path();
     if (path == NULL) {

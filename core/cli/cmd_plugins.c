@@ -146,7 +146,8 @@ int kz_cmd_plugins(int argc, char **argv)
 {
     gboolean json = FALSE;
     const GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL}, G_OPTION_ENTRY_NULL};
-    if (!kz_cli_parse(&argc, &argv, "", "List every plugin found on the search path and every file refused.", entries))
+    if (!kz_cli_parse(&argc, &argv, "plugins", "List every plugin found on the search path and every file refused.",
+                      entries))
         return KZ_EXIT_USAGE;
     g_autoptr(kz_config) cfg = NULL;
     const char *path = kz_cli_config_path();
@@ -211,7 +212,7 @@ int kz_cmd_plugin(int argc, char **argv)
 {
     gboolean json = FALSE;
     const GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL}, G_OPTION_ENTRY_NULL};
-    if (!kz_cli_parse(&argc, &argv, "check FILE", "Check that one plugin file loads, and show what it declares.",
+    if (!kz_cli_parse(&argc, &argv, "plugin check FILE", "Check that one plugin file loads, and show what it declares.",
                       entries))
         return KZ_EXIT_USAGE;
     if (argc != 3 || strcmp(argv[1], "check") != 0) {

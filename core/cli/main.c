@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 
+#include "../instance.h"
 #include "../log.h"
 
 #include <locale.h>
@@ -75,6 +76,17 @@ int main(int argc, char **argv)
         return KZ_EXIT_USAGE;
     }
     kz_log_init(opt_verbose >= 2 ? 4 : opt_verbose == 1 ? 3 : 2);
+    const char *now = g_getenv("KIZUNA_NOW");
+    if (now != NULL && now[0] != '\0') {
+        g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
+        g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(now, utc);
+        if (t == NULL) {
+            fprintf(stderr, "kizuna: KIZUNA_NOW: expected an ISO 8601 time such as 2026-11-23T09:00:00Z, got '%s'\n",
+                    now);
+            return KZ_EXIT_USAGE;
+        }
+        kz_host_set_clock(g_date_time_to_unix(t) * G_USEC_PER_SEC + g_date_time_get_microsecond(t));
+    }
     if (opt_version) {
         printf("kizuna %s (plugin ABI %d.%d)\n", KZ_VERSION, KZ_ABI_MAJOR, KZ_ABI_MINOR);
         return KZ_EXIT_OK;

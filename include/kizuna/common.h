@@ -112,7 +112,9 @@ enum kz_param_type {
     KZ_PARAM_DOUBLE = 3,
     KZ_PARAM_BOOL = 4,     /* true/false, yes/no, on/off, 1/0 */
     KZ_PARAM_DURATION = 5, /* "250ms", "30s", "5m", "2h", "7d", combinations "1h30m" */
-    KZ_PARAM_SECRET = 6    /* a string the host never prints or logs */
+    KZ_PARAM_SECRET = 6,   /* a string the host never prints or logs */
+    KZ_PARAM_PATH = 7      /* a file or directory; the host makes a relative path absolute
+                            * against the stack config's directory */
 };
 
 enum kz_param_flags {
@@ -182,7 +184,8 @@ typedef struct kz_host {
      * parameter has no value (not given and no default), or KZ_ERR_INVALID
      * when `name` is not a parameter of this type. Strings stay owned by the
      * host and valid for the life of the instance. param_string also reads
-     * KZ_PARAM_SECRET parameters. Durations are in milliseconds. */
+     * KZ_PARAM_SECRET and KZ_PARAM_PATH parameters (paths arrive absolute).
+     * Durations are in milliseconds. */
     int (*param_string)(kz_ctx *ctx, const char *name, const char **out);
     int (*param_int)(kz_ctx *ctx, const char *name, int64_t *out);
     int (*param_double)(kz_ctx *ctx, const char *name, double *out);

@@ -232,7 +232,7 @@ static int log_deliver(void *self, const kz_touch *touch, kz_delivery *result)
 }
 
 static const kz_param_spec log_params[] = {
-    KZ_PARAM(KZ_PARAM_STRING, "path", KZ_PARAM_REQUIRED, NULL, "file the touches are appended to (JSON lines)"),
+    KZ_PARAM(KZ_PARAM_PATH, "path", KZ_PARAM_REQUIRED, NULL, "file the touches are appended to (JSON lines)"),
     KZ_PARAM(KZ_PARAM_BOOL, "fsync", 0, "true", "flush every touch to disk before acknowledging it"),
     KZ_PARAM_END,
 };

@@ -21,7 +21,7 @@ equals "$(jq -r .path <<<"$good")" "$(realpath "$KZ_TEST_PLUGIN_DIR/good/good.so
 equals "$(jq -r '.components | map(.kind) | join(",")' <<<"$good")" "scorer,channel" kinds
 equals "$(jq -r '.components[1].tier' <<<"$good")" "low" tier
 equals "$(jq -r '.components[0].parameters | map(.name + ":" + .type) | join(",")' <<<"$good")" \
-  "label:string,limit:int,ratio:double,enabled:bool,timeout:duration,api_key:secret" params
+  "label:string,limit:int,ratio:double,enabled:bool,timeout:duration,api_key:secret,data_dir:path" params
 equals "$(jq -r '.components[0].parameters[0].required' <<<"$good")" "true" required
 equals "$(jq -r '.components[0].parameters[4].default' <<<"$good")" "30s" default
 equals "$(jq -r '.refused | length' "$WORK/out")" "0" "nothing refused"
@@ -54,6 +54,12 @@ KIZUNA_PLUGIN_LOAD_TIMEOUT_MS=300 KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/crash"
 equals "$(jq -r '[.plugins[].id] | sort | join(",")' "$WORK/out")" "org.kizuna.log,org.kizuna.test.good" "survivors"
 jq -e '.refused[] | select(.path | endswith("/hang_on_load.so")) | .reason | contains("did not finish loading within 300 ms")' \
   "$WORK/out" >/dev/null || fail "hang reason"
+# KIZUNA_NOW must be a time
+KIZUNA_NOW=yesterday run 2 "$KIZUNA" plugins
+contains "$WORK/err" "KIZUNA_NOW: expected an ISO 8601 time"
+KIZUNA_NOW=2026-11-23T09:00:00Z run 0 "$KIZUNA" --version
+run 1 "$KIZUNA" --config /nonexistent/stack.xml check
+contains "$WORK/out" "/nonexistent/stack.xml: cannot read: No such file or directory"
 run 1 "$KIZUNA" plugin check /nonexistent.so
 contains "$WORK/err" "cannot read"
 run 2 "$KIZUNA" plugin check
@@ -98,7 +104,9 @@ XML
 run 1 "$KIZUNA" --config "$WORK/bad.xml" check
 contains "$WORK/out" "$WORK/bad.xml:9: parameter 'limit' (int): expected an integer, got 'lots'"
 contains "$WORK/out" "$WORK/bad.xml:8: instance 'other': missing required parameter 'label'"
-contains "$WORK/out" "2 problems found"
+# one instance's parameter errors do not hide another's create() refusal
+contains "$WORK/out" "$WORK/bad.xml:4: instance 'health' (component test-score of org.kizuna.test.good): create: limit must not be negative, got -3"
+contains "$WORK/out" "3 problems found"
 # once the parameters are right, the component's own create() judges them
 sed -i 's|<param name="limit">lots</param>|<param name="label">y</param>|' "$WORK/bad.xml"
 run 1 "$KIZUNA" --config "$WORK/bad.xml" check

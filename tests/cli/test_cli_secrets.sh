@@ -34,4 +34,5 @@ KIZUNA_LOG_LEVEL=debug run 0 "$KIZUNA" --config "$WORK/stack.xml" check
 lacks "$WORK/out" "$SECRET"
 lacks "$WORK/err" "$SECRET"
 contains "$WORK/err" "secret parameter 'api_key' is written in the file"
+equals "$(grep -c "is written in the file" "$WORK/err")" "1" "the warning comes once"
 echo "ok"

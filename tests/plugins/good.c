@@ -25,6 +25,7 @@ static const kz_param_spec good_params[] = {
     KZ_PARAM(KZ_PARAM_BOOL, "enabled", 0, "true", "a flag"),
     KZ_PARAM(KZ_PARAM_DURATION, "timeout", 0, "30s", "a duration"),
     KZ_PARAM(KZ_PARAM_SECRET, "api_key", 0, NULL, "a secret"),
+    KZ_PARAM(KZ_PARAM_PATH, "data_dir", 0, "data", "a path, relative to the stack config"),
     KZ_PARAM_END,
 };
 
