@@ -162,9 +162,23 @@ static int state_error(kz_ctx *ctx, GError *err)
     return KZ_ERR;
 }
 
+#define STATE_MAX_VALUE (1u << 20)
+
+/* Keys are 1 to 64 bytes of [a-z0-9._-] (common.h). */
+static gboolean valid_state_key(kz_ctx *ctx, const char *key)
+{
+    gsize n = key != NULL ? strlen(key) : 0;
+    gboolean ok = n >= 1 && n <= 64;
+    for (gsize i = 0; ok && i < n; i++)
+        ok = g_ascii_islower(key[i]) || g_ascii_isdigit(key[i]) || key[i] == '.' || key[i] == '_' || key[i] == '-';
+    if (!ok)
+        host_set_error(ctx, "state key '%s' is not 1 to 64 bytes of [a-z0-9._-]", key != NULL ? key : "(null)");
+    return ok;
+}
+
 static int host_state_get(kz_ctx *ctx, const char *key, void **out, size_t *len)
 {
-    if (ctx == NULL || key == NULL || out == NULL || len == NULL)
+    if (ctx == NULL || out == NULL || len == NULL || !valid_state_key(ctx, key))
         return KZ_ERR_INVALID;
     if (ctx->store == NULL)
         return no_store(ctx);
@@ -183,8 +197,12 @@ static int host_state_get(kz_ctx *ctx, const char *key, void **out, size_t *len)
 
 static int host_state_set(kz_ctx *ctx, const char *key, const void *data, size_t len)
 {
-    if (ctx == NULL || key == NULL || (data == NULL && len > 0))
+    if (ctx == NULL || (data == NULL && len > 0) || !valid_state_key(ctx, key))
         return KZ_ERR_INVALID;
+    if (len > STATE_MAX_VALUE) {
+        host_set_error(ctx, "state value of %zu bytes for key '%s' is over the 1 MiB limit", len, key);
+        return KZ_ERR_INVALID;
+    }
     if (ctx->store == NULL)
         return no_store(ctx);
     GError *err = NULL;
@@ -195,7 +213,7 @@ static int host_state_set(kz_ctx *ctx, const char *key, const void *data, size_t
 
 static int host_state_delete(kz_ctx *ctx, const char *key)
 {
-    if (ctx == NULL || key == NULL)
+    if (ctx == NULL || !valid_state_key(ctx, key))
         return KZ_ERR_INVALID;
     if (ctx->store == NULL)
         return no_store(ctx);

@@ -19,16 +19,26 @@
 #include <ltdl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-/* The smallest structs a 1.x plugin may declare: everything up to the last
- * required field. Fields after these are optional and may be absent. */
-#define MIN_DESCRIPTOR_SIZE offsetof(kz_plugin_descriptor, url)
-#define MIN_COMPONENT_SIZE  sizeof(kz_component)
-#define MIN_PARAM_SIZE      (offsetof(kz_param_spec, default_value) + sizeof(const char *))
-#define MIN_SOURCE_SIZE     offsetof(kz_source_vtable, probe)
-#define MIN_SCORER_SIZE     offsetof(kz_scorer_vtable, train)
-#define MIN_CHANNEL_SIZE    sizeof(kz_channel_vtable)
-#define MIN_ORGMODEL_SIZE   sizeof(kz_orgmodel_vtable)
+/* The smallest structs a 1.x plugin may declare: the end of the last
+ * field that 1.0 requires. Never sizeof(): a field added in 1.1 grows
+ * sizeof, and every 1.0 plugin would then look too small. Fields after
+ * these are optional and may be absent. The asserts pin the 1.0 values. */
+#define END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define MIN_DESCRIPTOR_SIZE END_OF(kz_plugin_descriptor, components)
+#define MIN_COMPONENT_SIZE  END_OF(kz_component, vtable)
+#define MIN_PARAM_SIZE      END_OF(kz_param_spec, help)
+#define MIN_SOURCE_SIZE     END_OF(kz_source_vtable, pull)
+#define MIN_SCORER_SIZE     END_OF(kz_scorer_vtable, score)
+#define MIN_CHANNEL_SIZE    END_OF(kz_channel_vtable, deliver)
+#define MIN_ORGMODEL_SIZE   END_OF(kz_orgmodel_vtable, assign)
+_Static_assert(MIN_DESCRIPTOR_SIZE == offsetof(kz_plugin_descriptor, url), "descriptor: url is the first optional");
+_Static_assert(MIN_SOURCE_SIZE == offsetof(kz_source_vtable, probe), "source: probe is the first optional");
+_Static_assert(MIN_SCORER_SIZE == offsetof(kz_scorer_vtable, train), "scorer: train is the first optional");
+_Static_assert(MIN_COMPONENT_SIZE == sizeof(kz_component) && MIN_PARAM_SIZE == sizeof(kz_param_spec) &&
+                   MIN_CHANNEL_SIZE == sizeof(kz_channel_vtable) && MIN_ORGMODEL_SIZE == sizeof(kz_orgmodel_vtable),
+               "1.0: every field of these is required");
 /* abi_major and abi_minor sit at fixed offsets in every major version. */
 #define MIN_VERSIONED_SIZE (offsetof(kz_plugin_descriptor, abi_minor) + sizeof(uint16_t))
 
@@ -114,8 +124,32 @@ gboolean kz_loader_writable_by_others(const char *path, char **reason)
     struct stat st;
     if (stat(path, &st) != 0)
         return FALSE;
-    if ((st.st_mode & S_IWOTH) == 0)
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        *reason = g_strdup_printf("%s %s belongs to uid %u, neither root nor this process's user: refusing to load "
+                                  "code that another user can rewrite",
+                                  S_ISDIR(st.st_mode) ? "directory" : "file", path, (unsigned)st.st_uid);
+        return TRUE;
+    }
+    if ((st.st_mode & S_IWOTH) == 0) {
+        /* An ancestor that anyone may write to, without the sticky bit,
+         * lets others rename the path away and put their own in its place. */
+        if (!S_ISDIR(st.st_mode))
+            return FALSE;
+        g_autofree char *parent = g_path_get_dirname(path);
+        for (; strcmp(parent, path) != 0 && strcmp(parent, "/") != 0 && strcmp(parent, ".") != 0;) {
+            struct stat up;
+            if (stat(parent, &up) == 0 && (up.st_mode & S_IWOTH) != 0 && (up.st_mode & S_ISVTX) == 0) {
+                *reason = g_strdup_printf("directory %s, above %s, is writable by others without the sticky bit "
+                                          "(mode %04o): refusing to load code below it",
+                                          parent, path, (unsigned)(up.st_mode & 07777));
+                return TRUE;
+            }
+            char *next = g_path_get_dirname(parent);
+            g_free(parent);
+            parent = next;
+        }
         return FALSE;
+    }
     *reason = g_strdup_printf("%s %s is writable by others (mode %04o): refusing to load code from it",
                               S_ISDIR(st.st_mode) ? "directory" : "file", path, (unsigned)(st.st_mode & 07777));
     return TRUE;
@@ -164,6 +198,30 @@ static void copy_sized(void *dst, gsize host_size, const void *src, guint32 decl
     memcpy(dst, src, MIN((gsize)declared, host_size));
 }
 
+/* Something in a component that this host does not know (a kind, a
+ * parameter type, a flag or entity bit). From a plugin built for a newer
+ * minor it is a feature this host lacks: the component is skipped and the
+ * rest of the plugin loads (*skip set). From an older or equal minor it
+ * is garbage and refuses the plugin. Sets *reason either way. */
+static gboolean unknown(const kz_component_info *info, gboolean *skip, char **reason, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+
+static gboolean unknown(const kz_component_info *info, gboolean *skip, char **reason, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    guint minor = info->plugin->abi_minor;
+    *skip = minor > KZ_ABI_MINOR;
+    if (*skip)
+        *reason = g_strdup_printf("component '%s' skipped: it needs plugin ABI %d.%u (%s); this host speaks %d.%d",
+                                  info->name, KZ_ABI_MAJOR, minor, what, KZ_ABI_MAJOR, KZ_ABI_MINOR);
+    else
+        *reason = g_strdup_printf("component '%s': %s", info->name, what);
+    return FALSE;
+}
+
 static void param_info_free(kz_param_info *p)
 {
     g_free(p->name);
@@ -195,11 +253,13 @@ void kz_plugin_free(kz_plugin *plugin)
     g_free(plugin->url);
     if (plugin->components != NULL)
         g_ptr_array_unref(plugin->components);
+    if (plugin->notes != NULL)
+        g_ptr_array_unref(plugin->notes);
     g_free(plugin);
 }
 
 /* Checks a component's parameter table and copies it. */
-static gboolean load_params(kz_component_info *info, const kz_param_spec *specs, char **reason)
+static gboolean load_params(kz_component_info *info, const kz_param_spec *specs, gboolean *skip, char **reason)
 {
     info->params = g_ptr_array_new_with_free_func((GDestroyNotify)param_info_free);
     if (specs == NULL)
@@ -225,9 +285,13 @@ static gboolean load_params(kz_component_info *info, const kz_param_spec *specs,
                                       info->name, n);
             return FALSE;
         }
-        if (kz_param_type_name((int)spec.type) == NULL) {
-            *reason =
-                g_strdup_printf("component '%s': parameter '%s' has unknown type %u", info->name, spec.name, spec.type);
+        if (kz_param_type_name((int)spec.type) == NULL)
+            return unknown(info, skip, reason, "parameter '%s' has unknown type %u", spec.name, spec.type);
+        if ((spec.flags & ~(guint32)KZ_PARAM_REQUIRED) != 0)
+            return unknown(info, skip, reason, "parameter '%s' has unknown flags 0x%x", spec.name,
+                           spec.flags & ~(guint32)KZ_PARAM_REQUIRED);
+        if (spec.reserved_ != 0) {
+            *reason = g_strdup_printf("component '%s': parameter '%s': reserved_ must be 0", info->name, spec.name);
             return FALSE;
         }
         for (guint i = 0; i < info->params->len; i++)
@@ -262,7 +326,7 @@ static gboolean load_params(kz_component_info *info, const kz_param_spec *specs,
 }
 
 /* Checks the vtable of one component against its kind and copies it. */
-static gboolean load_vtable(kz_component_info *info, const void *vtable, char **reason)
+static gboolean load_vtable(kz_component_info *info, const void *vtable, gboolean *skip, char **reason)
 {
     guint32 declared = *(const guint32 *)vtable;
     gsize min_size = 0, host_size = 0;
@@ -302,7 +366,9 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
             missing = "destroy";
         else if (v->pull == NULL)
             missing = "pull";
-        else if (v->entities == 0 || (v->entities & ~0x7eu) != 0) {
+        else if ((v->entities & ~0x7eu) != 0)
+            return unknown(info, skip, reason, "source declares unknown entities (mask 0x%x)", v->entities & ~0x7eu);
+        else if (v->entities == 0) {
             *reason = g_strdup_printf("component '%s': source declares no valid entities (mask 0x%x)", info->name,
                                       v->entities);
             return FALSE;
@@ -319,11 +385,8 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
             missing = "prepare";
         else if (v->score == NULL)
             missing = "score";
-        else if (v->output != KZ_SCORE_HEALTH && v->output != KZ_SCORE_PROBABILITY) {
-            *reason = g_strdup_printf("component '%s': scorer output %u is neither health nor probability", info->name,
-                                      v->output);
-            return FALSE;
-        }
+        else if (v->output != KZ_SCORE_HEALTH && v->output != KZ_SCORE_PROBABILITY)
+            return unknown(info, skip, reason, "scorer output %u is neither health nor probability", v->output);
         break;
     }
     case KZ_COMPONENT_CHANNEL: {
@@ -334,9 +397,10 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
             missing = "destroy";
         else if (v->deliver == NULL)
             missing = "deliver";
-        else if (v->tier < KZ_TIER_TECH || v->tier > KZ_TIER_HIGH) {
-            *reason = g_strdup_printf("component '%s': channel tier %u is not tech (1), low (2) or high (3)",
-                                      info->name, v->tier);
+        else if (v->tiers == 0 || (v->tiers & ~(guint32)KZ_TIER_MASK_ALL) != 0) {
+            *reason = g_strdup_printf("component '%s': channel tiers 0x%x: want KZ_TIER_MASK() bits of tech, "
+                                      "low and high, at least one",
+                                      info->name, v->tiers);
             return FALSE;
         }
         break;
@@ -349,6 +413,10 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
             missing = "destroy";
         else if (v->assign == NULL)
             missing = "assign";
+        else if (v->reserved_ != 0) {
+            *reason = g_strdup_printf("component '%s': orgmodel vtable reserved_ must be 0", info->name);
+            return FALSE;
+        }
         break;
     }
     }
@@ -360,8 +428,14 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, char **
     return TRUE;
 }
 
-static kz_component_info *load_component(kz_plugin *plugin, const kz_component *raw, guint index, char **reason)
+/* Checks one component and builds the host's copy. Returns NULL with
+ * *reason set; *skip tells whether the component is only beyond this host
+ * (a newer minor's feature: the plugin loads without it) rather than
+ * broken. */
+static kz_component_info *load_component(kz_plugin *plugin, const kz_component *raw, guint index, gboolean *skip,
+                                         char **reason)
 {
+    *skip = FALSE;
     if (raw->size < MIN_COMPONENT_SIZE) {
         *reason = g_strdup_printf("component %u: size %u is too small (at least %zu)", index, raw->size,
                                   (size_t)MIN_COMPONENT_SIZE);
@@ -372,10 +446,6 @@ static kz_component_info *load_component(kz_plugin *plugin, const kz_component *
     if (!valid_name(comp.name, 64)) {
         *reason =
             g_strdup_printf("component %u: missing or invalid name (want [a-z][a-z0-9_-]*, at most 64 bytes)", index);
-        return NULL;
-    }
-    if (kz_component_kind_name((int)comp.kind) == NULL) {
-        *reason = g_strdup_printf("component '%s': unknown component kind %u", comp.name, comp.kind);
         return NULL;
     }
     if (!nonempty(comp.summary)) {
@@ -396,7 +466,12 @@ static kz_component_info *load_component(kz_plugin *plugin, const kz_component *
     info->kind = (int)comp.kind;
     info->name = g_strdup(comp.name);
     info->summary = g_strdup(comp.summary);
-    if (!load_vtable(info, comp.vtable, reason) || !load_params(info, comp.params, reason)) {
+    if (kz_component_kind_name((int)comp.kind) == NULL) {
+        unknown(info, skip, reason, "unknown component kind %u", comp.kind);
+        component_info_free(info);
+        return NULL;
+    }
+    if (!load_vtable(info, comp.vtable, skip, reason) || !load_params(info, comp.params, skip, reason)) {
         component_info_free(info);
         return NULL;
     }
@@ -407,8 +482,8 @@ static kz_component_info *load_component(kz_plugin *plugin, const kz_component *
 static kz_plugin *load_descriptor(const char *path, const kz_plugin_descriptor *raw, char **reason)
 {
     if (raw->size < MIN_VERSIONED_SIZE) {
-        *reason =
-            g_strdup_printf("descriptor size %u is too small (at least %zu)", raw->size, (size_t)MIN_DESCRIPTOR_SIZE);
+        *reason = g_strdup_printf("descriptor size %u is too small to hold even the ABI version (at least %zu)",
+                                  raw->size, (size_t)MIN_VERSIONED_SIZE);
         return NULL;
     }
     if (raw->abi_major != KZ_ABI_MAJOR) {
@@ -458,18 +533,31 @@ static kz_plugin *load_descriptor(const char *path, const kz_plugin_descriptor *
     plugin->abi_major = d.abi_major;
     plugin->abi_minor = d.abi_minor;
     plugin->components = g_ptr_array_new_with_free_func((GDestroyNotify)component_info_free);
+    plugin->notes = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; d.components[i] != NULL; i++) {
         if (i >= 256) {
             *reason = g_strdup("component list is not NULL-terminated (over 256 entries)");
             kz_plugin_free(plugin);
             return NULL;
         }
-        kz_component_info *c = load_component(plugin, d.components[i], i, reason);
+        gboolean skip = FALSE;
+        char *why = NULL;
+        kz_component_info *c = load_component(plugin, d.components[i], i, &skip, &why);
+        if (c == NULL && skip) {
+            g_ptr_array_add(plugin->notes, why); /* the plugin loads without it */
+            continue;
+        }
         if (c == NULL) {
+            *reason = why;
             kz_plugin_free(plugin);
             return NULL;
         }
         g_ptr_array_add(plugin->components, c);
+    }
+    if (plugin->components->len == 0) {
+        *reason = g_strdup_printf("no component this host can use: %s", (char *)plugin->notes->pdata[0]);
+        kz_plugin_free(plugin);
+        return NULL;
     }
     return plugin;
 }

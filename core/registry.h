@@ -47,6 +47,7 @@ struct kz_plugin {
     char *id, *name, *version, *vendor, *license, *summary, *url;
     guint abi_major, abi_minor;
     GPtrArray *components; /* kz_component_info* */
+    GPtrArray *notes;      /* char*: components skipped because they need a newer minor */
     void *handle;          /* lt_dlhandle, kept open for the life of the process */
 };
 

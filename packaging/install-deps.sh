@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkgconf
   libglib2.0-dev libjson-glib-dev libsqlite3-dev libxml2-dev libltdl-dev
   sqlite3 libxml2-utils jq binutils
-  clang-format git
+  clang-format clang git
 )
 
 missing=()

@@ -127,6 +127,11 @@ static void test_host_params_and_state(void)
     g_assert_cmpuint(len, ==, 10);
     g_assert_cmpstr(data, ==, "weights-v2");
     host->free_mem(data);
+    /* keys and sizes outside the contract are refused, not stored */
+    g_assert_cmpint(host->state_set(inst, "Bad Key", "x", 1), ==, KZ_ERR_INVALID);
+    g_assert_cmpint(host->state_set(inst, "", "x", 1), ==, KZ_ERR_INVALID);
+    g_autofree char *big = g_malloc0((1u << 20) + 1);
+    g_assert_cmpint(host->state_set(inst, "big", big, (1u << 20) + 1), ==, KZ_ERR_INVALID);
     g_assert_cmpint(host->state_set(inst, "cursor", "42", 2), ==, KZ_OK);
     g_assert_cmpint(host->state_delete(inst, "cursor"), ==, KZ_OK);
     g_assert_cmpint(host->state_delete(inst, "cursor"), ==, KZ_ERR_NOT_FOUND);

@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <unistd.h>
 #include <string.h>
 
 static const char *plugin_dir(const char *sub)
@@ -85,7 +86,8 @@ static void test_loader_refuses_each_broken_plugin(void)
     assert_refused(reg, "/unknown_kind.so", "unknown component kind 9");
     assert_refused(reg, "/undefined_symbol.so", "undefined symbol: kz_test_symbol_nobody_defines");
     assert_refused(reg, "/bad_param.so", "secret parameter 'token' must not have a default");
-    g_assert_cmpuint(kz_registry_refusals(reg)->len, ==, 12);
+    assert_refused(reg, "/bad_flags.so", "parameter 'name' has unknown flags 0x20");
+    g_assert_cmpuint(kz_registry_refusals(reg)->len, ==, 13);
     /* the refused plugins' components are not reachable */
     g_assert_null(kz_registry_find_component(reg, "dup-id-score"));
     g_assert_null(kz_registry_find_component(reg, "abi2-score"));
@@ -100,6 +102,37 @@ static void test_loader_refuses_file_writable_by_others(void)
     g_autoptr(kz_registry) reg = kz_registry_new();
     g_assert_cmpuint(kz_registry_scan_dir(reg, dir, TRUE), ==, 0);
     assert_refused(reg, "/good.so", "is writable by others (mode 0666)");
+    kz_test_rmtree(dir);
+}
+
+/* Code another user can rewrite is refused, and so is code below a
+ * directory anyone may rename things in. */
+static void test_loader_refuses_foreign_owner_and_open_ancestor(void)
+{
+    g_autofree char *dir = kz_test_tmpdir();
+    g_autofree char *to = copy_good_plugin(dir, "good.so");
+    if (geteuid() == 0) {
+        g_assert_cmpint(chown(to, 65534, 65534), ==, 0);
+        g_autoptr(kz_registry) reg = kz_registry_new();
+        g_assert_null(kz_registry_load_file(reg, to));
+        assert_refused(reg, "/good.so", "belongs to uid 65534, neither root nor this process's user");
+        g_assert_cmpint(chown(to, 0, 0), ==, 0);
+    } else {
+        g_test_message("not root: the foreign-owner case needs chown, skipped");
+    }
+    /* dir/inner/good.so with dir world-writable (no sticky bit) */
+    g_autofree char *inner = g_build_filename(dir, "inner", NULL);
+    g_assert_cmpint(g_mkdir(inner, 0755), ==, 0);
+    g_autofree char *deep = copy_good_plugin(inner, "good.so");
+    g_assert_cmpint(g_chmod(dir, 0777), ==, 0);
+    g_autoptr(kz_registry) reg = kz_registry_new();
+    g_assert_cmpuint(kz_registry_scan_dir(reg, inner, TRUE), ==, 0);
+    assert_refused(reg, "/inner/good.so", "is writable by others without the sticky bit (mode 0777)");
+    /* with the sticky bit (as /tmp has) the ancestor is safe */
+    g_assert_cmpint(g_chmod(dir, 01777), ==, 0);
+    g_autoptr(kz_registry) ok = kz_registry_new();
+    g_assert_cmpuint(kz_registry_scan_dir(ok, inner, TRUE), ==, 1);
+    g_chmod(dir, 0755);
     kz_test_rmtree(dir);
 }
 
@@ -130,14 +163,15 @@ static void score_three(const kz_component_info *comp)
     const kz_column col = {sizeof col, KZ_COLUMN_DOUBLE, "logins", values, NULL, NULL, 0, 0};
     const kz_column *cols[] = {&col};
     const char *ids[] = {"a", "b", "c"};
-    double scores[3], contrib[3];
-    kz_score_batch batch = {sizeof batch, 3, 1, 0, ids, cols, scores, contrib};
+    double scores[3], contrib[3], baseline[3] = {-1, -1, -1};
+    kz_score_batch batch = {sizeof batch, 3, 1, 0, ids, cols, scores, contrib, baseline};
     g_assert_cmpint(vt->prepare(kz_instance_self(inst), 1, cols), ==, KZ_OK);
     g_assert_cmpint(vt->score(kz_instance_self(inst), &batch), ==, KZ_OK);
     g_assert_cmpfloat(scores[0], ==, 10.0);
     g_assert_cmpfloat(scores[1], ==, 25.0);
     g_assert_true(isnan(scores[2]));
     g_assert_cmpfloat(contrib[1], ==, 25.0);
+    g_assert_cmpfloat(baseline[1] + contrib[1], ==, scores[1]); /* explanations add up */
     kz_instance_destroy(inst);
 }
 
@@ -173,6 +207,12 @@ static void test_loader_accepts_newer_minor(void)
     g_assert_nonnull(c);
     g_assert_cmpuint(c->vtable_size, >, sizeof(kz_scorer_vtable));
     score_three(c);
+    /* its component of a kind from the future is skipped, with a note */
+    g_assert_null(kz_registry_find_component(reg, "future-thing"));
+    g_assert_cmpuint(p->components->len, ==, 1);
+    g_assert_cmpuint(p->notes->len, ==, 1);
+    g_assert_nonnull(strstr(p->notes->pdata[0], "component 'future-thing' skipped: it needs plugin ABI 1.1 "
+                                                "(unknown component kind 5); this host speaks 1.0"));
 }
 
 /* Config directories come before KIZUNA_PLUGIN_PATH; the same id found
@@ -239,7 +279,7 @@ static void test_loader_plugins_do_not_share_symbols(void)
         const kz_column *cols[] = {&col};
         const char *ids[] = {"a"};
         double score = 0;
-        kz_score_batch batch = {sizeof batch, 1, 1, 0, ids, cols, &score, NULL};
+        kz_score_batch batch = {sizeof batch, 1, 1, 0, ids, cols, &score, NULL, NULL};
         g_assert_cmpint(c->vt.scorer.score(kz_instance_self(inst), &batch), ==, KZ_OK);
         g_assert_cmpfloat(score, ==, v);
         kz_instance_destroy(inst);
@@ -252,6 +292,8 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/refuses-each-broken-plugin", test_loader_refuses_each_broken_plugin);
     g_test_add_func("/loader/refuses-file-writable-by-others", test_loader_refuses_file_writable_by_others);
     g_test_add_func("/loader/refuses-directory-writable-by-others", test_loader_refuses_directory_writable_by_others);
+    g_test_add_func("/loader/refuses-foreign-owner-and-open-ancestor",
+                    test_loader_refuses_foreign_owner_and_open_ancestor);
     g_test_add_func("/loader/accepts-older-minor", test_loader_accepts_older_minor);
     g_test_add_func("/loader/accepts-newer-minor", test_loader_accepts_newer_minor);
     g_test_add_func("/loader/search-order", test_loader_search_order);

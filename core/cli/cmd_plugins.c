@@ -13,6 +13,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* "tech", "tech+low", ... for a KZ_TIER_MASK() set. */
+static char *tiers_text(guint32 tiers, const char *sep)
+{
+    static const char *const names[] = {NULL, "tech", "low", "high"};
+    GString *s = g_string_new(NULL);
+    for (guint t = KZ_TIER_TECH; t <= KZ_TIER_HIGH; t++)
+        if (tiers & KZ_TIER_MASK(t))
+            g_string_append_printf(s, "%s%s", s->len ? sep : "", names[t]);
+    return g_string_free(s, FALSE);
+}
+
 static const char *tier_name(guint32 tier)
 {
     static const char *const names[] = {"none", "tech", "low", "high"};
@@ -48,8 +59,12 @@ static JsonNode *component_json(const kz_component_info *c)
         json_builder_add_boolean_value(b, c->vt.scorer.train != NULL);
         break;
     case KZ_COMPONENT_CHANNEL:
-        json_builder_set_member_name(b, "tier");
-        json_builder_add_string_value(b, tier_name(c->vt.channel.tier));
+        json_builder_set_member_name(b, "tiers");
+        json_builder_begin_array(b);
+        for (guint t = KZ_TIER_TECH; t <= KZ_TIER_HIGH; t++)
+            if (c->vt.channel.tiers & KZ_TIER_MASK(t))
+                json_builder_add_string_value(b, tier_name(t));
+        json_builder_end_array(b);
         break;
     default: break;
     }
@@ -103,6 +118,11 @@ static JsonNode *plugin_json(const kz_plugin *p)
     for (guint i = 0; i < p->components->len; i++)
         json_builder_add_value(b, component_json(p->components->pdata[i]));
     json_builder_end_array(b);
+    json_builder_set_member_name(b, "notes");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < p->notes->len; i++)
+        json_builder_add_string_value(b, p->notes->pdata[i]);
+    json_builder_end_array(b);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
@@ -127,11 +147,15 @@ static void print_plugin_text(const kz_plugin *p)
     if (p->url != NULL)
         kz_cli_print("  url:     %s\n", p->url);
     kz_cli_print("  %s\n", p->summary);
+    for (guint i = 0; i < p->notes->len; i++)
+        kz_cli_print("  note: %s\n", (char *)p->notes->pdata[i]);
     for (guint i = 0; i < p->components->len; i++) {
         const kz_component_info *c = p->components->pdata[i];
         kz_cli_print("  %s %s: %s\n", kz_component_kind_name(c->kind), c->name, c->summary);
-        if (c->kind == KZ_COMPONENT_CHANNEL)
-            kz_cli_print("    tier: %s touch\n", tier_name(c->vt.channel.tier));
+        if (c->kind == KZ_COMPONENT_CHANNEL) {
+            g_autofree char *tiers = tiers_text(c->vt.channel.tiers, ", ");
+            kz_cli_print("    tiers: %s\n", tiers);
+        }
         for (guint j = 0; j < c->params->len; j++) {
             const kz_param_info *pi = c->params->pdata[j];
             g_autofree char *dflt =

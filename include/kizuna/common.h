@@ -12,9 +12,24 @@
  *    refuses plugins built for another major.
  *  - No GLib, SQLite or other library type appears here: plugins need only
  *    these headers and a C11 compiler.
+ *  - No struct has trailing padding on any target (fields are ordered so;
+ *    tests/abi_layout.c checks x86_64, i386, armv7 and aarch64), so a field
+ *    added later never lands inside an older build's sizeof.
+ *  - Every reserved_ field is 0; the host refuses anything else, so those
+ *    bits can be given a meaning later. Likewise unknown flag bits.
+ *  - A value of an enum that the reader does not know (a newer minor may
+ *    add one) is refused by the reader or treated as the enum's NONE; an
+ *    unknown negative status code is treated as KZ_ERR.
  *  - Strings are UTF-8 and NUL-terminated. Unless a comment says otherwise,
  *    memory passed into a callback is owned by the caller and valid only for
  *    the duration of the call.
+ *
+ * Threads: the host never calls into one instance from two threads at
+ * once; different instances may be called on different threads at the
+ * same time. kz_host services that take a kz_ctx may be called only from
+ * the thread running a callback of that instance (create and destroy
+ * included), never from a plugin's own threads; alloc_mem, realloc_mem,
+ * free_mem and now may be called from any thread at any time.
  */
 #ifndef KIZUNA_COMMON_H
 #define KIZUNA_COMMON_H
@@ -42,8 +57,10 @@ extern "C" {
 #endif
 
 /* True when `field` of the struct at `p` (of type `type`) lies wholly within
- * the size its filler declared. Use it before reading any field that was
- * added after 1.0 from a struct the other side filled. */
+ * the size its owner declared. Use it before reading or writing any field
+ * added after 1.0 in a struct the other side made (a newer plugin writing
+ * an output field that an older host's struct lacks would write out of
+ * bounds). */
 #define KZ_HAS_FIELD(p, type, field)                                                                                   \
     ((p) != NULL && (size_t)(p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
@@ -85,7 +102,9 @@ enum kz_value_type {
     KZ_VALUE_TIME = 5
 };
 
-/* One typed value, e.g. a company-specific account trait. */
+/* One typed value, e.g. a company-specific account trait. Frozen (it sits
+ * in fixed-stride arrays): it never grows. Money is carried as an INT of
+ * minor units with the currency in a separate field or trait. */
 typedef struct kz_value {
     uint32_t type; /* enum kz_value_type */
     uint32_t reserved_;
@@ -98,7 +117,7 @@ typedef struct kz_value {
     } u;
 } kz_value;
 
-/* A named value ("industry" = "retail"). */
+/* A named value ("industry" = "retail"). Frozen like kz_value. */
 typedef struct kz_trait {
     const char *name;
     kz_value value;
@@ -176,7 +195,8 @@ typedef struct kz_host {
      * returns a failure wins. */
     void (*set_error)(kz_ctx *ctx, const char *fmt, ...) KZ_PRINTF(2, 3);
 
-    /* The instance's name as the stack config gives it. */
+    /* The instance's name as the stack config gives it; valid for the
+     * life of the instance. */
     const char *(*instance_name)(kz_ctx *ctx);
 
     /* Typed parameters, already validated against the component's specs,
@@ -198,7 +218,11 @@ typedef struct kz_host {
      * that the caller frees with free_mem (NUL-terminated for convenience,
      * the terminator not counted in *len). While the host only checks a
      * stack (`kizuna check`) there is no store: these return
-     * KZ_ERR_UNSUPPORTED, and create() must treat that as "no state yet". */
+     * KZ_ERR_UNSUPPORTED, and create() must treat that as "no state yet".
+     * state_set and state_delete commit at once, outside any sync batch
+     * (a source's cursor travels with its batches instead, see source.h).
+     * Keys are 1 to 64 bytes of [a-z0-9._-]; values at most 1 MiB; other
+     * keys or sizes return KZ_ERR_INVALID. */
     int (*state_get)(kz_ctx *ctx, const char *key, void **out, size_t *len);
     int (*state_set)(kz_ctx *ctx, const char *key, const void *data, size_t len);
     int (*state_delete)(kz_ctx *ctx, const char *key);
@@ -216,7 +240,8 @@ typedef struct kz_host {
 
     /* Optional host capabilities by reverse-DNS id, CLAP style: returns a
      * struct whose layout the id's documentation defines, or NULL when the
-     * host does not offer it. None are defined in 1.0. */
+     * host does not offer it. Such a struct begins with uint32_t size and
+     * follows every rule above. None are defined in 1.0. */
     const void *(*extension)(kz_ctx *ctx, const char *id);
 } kz_host;
 

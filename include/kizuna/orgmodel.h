@@ -30,7 +30,10 @@ enum kz_phase {
     KZ_PHASE_CHURNED = 5
 };
 #define KZ_PHASE_MASK(p) (1u << (p))
-#define KZ_TIER_MASK(t)  (1u << (t))
+
+/* Capacity values with a meaning of their own. */
+#define KZ_CAPACITY_NONE      0u         /* owns no account of the tier */
+#define KZ_CAPACITY_UNLIMITED UINT32_MAX /* e.g. a pooled tech-touch CSM */
 
 /* A team of CSMs and what it covers. */
 typedef struct kz_org_team {
@@ -53,7 +56,10 @@ typedef struct kz_org_csm {
     uint32_t n_skills;
     const char *const *skills;
     /* How many accounts of each tier this CSM can own, indexed by enum
-     * kz_tier (capacity[KZ_TIER_HIGH]); capacity[0] is unused. */
+     * kz_tier (capacity[KZ_TIER_HIGH]); capacity[0] is unused. The three
+     * tiers are fixed for ABI major 1. KZ_CAPACITY_NONE (0) = none,
+     * KZ_CAPACITY_UNLIMITED = no limit. Tiers are counted separately: a
+     * CSM full on high touch may still take tech-touch accounts. */
     uint32_t capacity[4];
 } kz_org_csm;
 
@@ -91,21 +97,25 @@ typedef struct kz_org_result {
     uint32_t reserved_;
     int32_t *owner;  /* n_accounts: index into csms, -1 = unassigned */
     uint8_t *reason; /* n_accounts: enum kz_unassigned_reason */
-    /* n_teams: how many more CSMs (at the team's median capacity) would
-     * cover the accounts left without capacity. */
+    /* n_teams: how many more CSMs the team needs for the accounts left
+     * with KZ_UNASSIGNED_NO_CAPACITY. Per tier t: ceil(accounts of tier t
+     * left without capacity / the median capacity[t] of the team's CSMs
+     * that have any); the team's figure is the maximum over tiers. */
     uint32_t *shortfall_csms;
 } kz_org_result;
 
 /* The orgmodel vtable. Required: size, create, destroy, assign. */
 typedef struct kz_orgmodel_vtable {
-    uint32_t size; /* sizeof(kz_orgmodel_vtable) */
-    uint32_t reserved_;
-
+    uint32_t size;      /* sizeof(kz_orgmodel_vtable) */
+    uint32_t reserved_; /* 0: the loader refuses anything else */
     /* Creates an instance from its parameters; must not reach outside
      * systems or write anything (`kizuna check` creates every instance to
      * validate it). On failure, say why with set_error. */
     int (*create)(const kz_host *host, kz_ctx *ctx, void **self);
     void (*destroy)(void *self);
+    /* Assigns every account of the book. Must never exceed a capacity;
+     * should keep a current owner who is still valid (same team coverage,
+     * capacity left), so that assigning twice changes nothing. */
     int (*assign)(void *self, const kz_org_book *book, kz_org_result *result);
 } kz_orgmodel_vtable;
 

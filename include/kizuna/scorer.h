@@ -22,13 +22,17 @@ enum kz_column_type {
     KZ_COLUMN_CATEGORICAL = 2 /* dictionary-coded text (plan, region); code -1 = missing */
 };
 
-/* One measure for every account of a batch. */
+/* One measure for every account of a batch. A categorical column's
+ * dictionary (levels) is the column's whole dictionary: the same, in the
+ * same order, in prepare(), in every batch and in every train set of a
+ * run, so codes mean the same thing everywhere (dummy coding needs a
+ * stable reference level). */
 typedef struct kz_column {
-    uint32_t size;             /* sizeof(kz_column) */
-    uint32_t type;             /* enum kz_column_type */
-    const char *name;          /* the measure's name in the stack config */
-    const double *values;      /* KZ_COLUMN_DOUBLE: n_accounts values */
-    const int32_t *codes;      /* KZ_COLUMN_CATEGORICAL: n_accounts codes into levels, -1 = missing */
+    uint32_t size;        /* sizeof(kz_column) */
+    uint32_t type;        /* enum kz_column_type */
+    const char *name;     /* the measure's name in the stack config */
+    const double *values; /* KZ_COLUMN_DOUBLE: n_accounts values; NULL in prepare() */
+    const int32_t *codes; /* KZ_COLUMN_CATEGORICAL: n_accounts codes into levels, -1 = missing; NULL in prepare() */
     const char *const *levels; /* KZ_COLUMN_CATEGORICAL: the distinct values, sorted by byte order */
     uint32_t n_levels;
     uint32_t reserved_;
@@ -36,7 +40,10 @@ typedef struct kz_column {
 
 /* What the host asks the scorer to do with a batch. Input arrays are owned
  * by the host and read-only; output arrays are owned by the host and sized
- * by it, the scorer fills them. */
+ * by it, the scorer fills them. An account's score must depend only on
+ * that account's values and the scorer's own state (parameters, trained
+ * model): never on the other accounts of the batch, so that how the host
+ * cuts batches cannot change a score. */
 typedef struct kz_score_batch {
     uint32_t size; /* sizeof(kz_score_batch) */
     uint32_t n_accounts;
@@ -49,10 +56,17 @@ typedef struct kz_score_batch {
      * c to account i is contributions[c * n_accounts + i]. NULL when the
      * host does not want explanations for this batch. */
     double *contributions;
+    /* out: n_accounts: the part of each score no column explains (a
+     * logistic model's intercept, a weighted scorer's 0). With
+     * explanations, baseline[i] + the sum over c of contributions = the
+     * score (health), or its log-odds (probability). NULL exactly when
+     * contributions is NULL. */
+    double *baseline;
 } kz_score_batch;
 
 /* Labelled history for training: the same columns, plus the outcome per
- * account (1 = churned / positive, 0 = retained, NaN = unknown: skip). */
+ * account (1 = churned / positive, 0 = retained, NaN = unknown: skip).
+ * Owned by the host, valid during train(). */
 typedef struct kz_train_set {
     uint32_t size; /* sizeof(kz_train_set) */
     uint32_t n_accounts;
@@ -62,6 +76,31 @@ typedef struct kz_train_set {
     const double *labels;
     const double *weights; /* NULL = every account weighs 1 */
 } kz_train_set;
+
+/* One fitted term of a trained model, as the scorer reports it: a measure,
+ * a level of a categorical measure ("plan=pro"), or "(intercept)". */
+typedef struct kz_train_term {
+    const char *name; /* allocated with kz_host.alloc_mem */
+    double estimate;  /* coefficient or weight */
+    double std_error; /* NaN when the method has none */
+} kz_train_term;
+
+/* What train() learned. Owned by the host and zeroed before the call but
+ * for `size`; the scorer fills it, allocating every pointer with
+ * kz_host.alloc_mem, and the host frees them with free_mem. */
+typedef struct kz_train_result {
+    uint32_t size; /* sizeof(kz_train_result) as the host was built */
+    uint32_t n_terms;
+    kz_train_term *terms; /* n_terms, for people: `kizuna backtest --fit` shows them */
+    uint32_t iterations;  /* of the fitting method, 0 when it has none */
+    int32_t converged;    /* 1 when the method converged */
+    double deviance;      /* residual deviance (-2 log-likelihood), or NaN */
+    /* The model as the scorer itself reads it back: the host decides
+     * whether to keep it (plugin state key "model"), and create() loads it
+     * from there with state_get. */
+    void *model;
+    uint64_t model_len;
+} kz_train_result;
 
 enum kz_scorer_output {
     KZ_SCORE_HEALTH = 1,     /* 0..100, higher is healthier */
@@ -79,11 +118,12 @@ typedef struct kz_scorer_vtable {
     int (*create)(const kz_host *host, kz_ctx *ctx, void **self);
     void (*destroy)(void *self);
 
-    /* Tells the scorer the columns the batches will carry (names and
-     * types, no values: each column's arrays are NULL here) before the
+    /* Tells the scorer the columns the batches will carry (names, types
+     * and categorical levels; values and codes are NULL here) before the
      * first score() or train(). The scorer maps them to its own inputs and
      * may refuse (KZ_ERR_INVALID, with set_error naming the measure) when a
-     * measure it needs is missing or of the wrong type. */
+     * measure it needs is missing or of a type it does not know. The host
+     * may call prepare() again; the new layout replaces the old one. */
     int (*prepare)(void *self, uint32_t n_columns, const kz_column *const *columns);
 
     /* Scores one batch. Contributions, when requested, add up to the score
@@ -91,10 +131,12 @@ typedef struct kz_scorer_vtable {
     int (*score)(void *self, kz_score_batch *batch);
 
     /* Optional (NULL = the scorer does not learn): fits the scorer to
-     * labelled history and keeps the model with kz_host.state_set so that
-     * later runs score with it. Fails with KZ_ERR_INVALID and a message
-     * when the data cannot be fitted (separable, rank-deficient). */
-    int (*train)(void *self, const kz_train_set *set);
+     * labelled history, scores this instance's later batches with the new
+     * model, and reports it in `result`. It persists nothing itself: the
+     * host decides whether the model is kept (kz_train_result.model).
+     * Fails with KZ_ERR_INVALID and a message when the data cannot be
+     * fitted (separable, rank-deficient), leaving the old model in use. */
+    int (*train)(void *self, const kz_train_set *set, kz_train_result *result);
 } kz_scorer_vtable;
 
 #ifdef __cplusplus

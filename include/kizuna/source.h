@@ -30,13 +30,31 @@ enum kz_entity {
 };
 #define KZ_ENTITY_MASK(e) (1u << (e))
 
-/* Where a record came from, for quarantine messages: "file:line". Every
- * field may be NULL/0 when the source has no such notion. */
+/* Where a record came from, for quarantine messages: "file:line:column".
+ * Every field may be NULL/0 when the source has no such notion. A frozen
+ * struct (records embed it): it never grows. */
 typedef struct kz_origin {
     const char *file; /* path or URL of the input */
-    uint64_t line;    /* 1-based line (or record number) in it; 0 = unknown */
     const char *raw;  /* the input text of the record; the host keeps a bounded copy */
+    uint32_t line;    /* 1-based line (or record number) where the record starts; 0 = unknown */
+    uint32_t column;  /* 1-based column (CSV field, XML column) of the problem; 0 = unknown */
 } kz_origin;
+
+/* How the host stores records (all entities):
+ *  - Upsert by natural key: the record's id; for usage events and survey
+ *    answers without an id, a hash of every field the source gave (account,
+ *    user, time to the microsecond, name, quantity, traits / account,
+ *    contact, time, kind, score, comment), so two identical events are one.
+ *  - Absent means "not supplied": NULL strings, KZ_INT_NONE numbers,
+ *    KZ_TIME_NONE times and NaN doubles leave the stored value as it is,
+ *    so several sources can fill one account (the CRM its name and owner,
+ *    billing its ARR). Traits merge by name.
+ *  - Every reserved_ field must be 0; a record the host cannot take (bad
+ *    key, unknown enum value, invalid UTF-8, over-long field, unknown
+ *    account) is quarantined with its origin, never stored half.
+ * Arrays inside records (traits, tags) are frozen structs: they never grow.
+ * Fields are ordered 64-bit first, then pointers, then 32-bit, so that no
+ * record has trailing padding on any target (tests/abi_layout.c). */
 
 /* An account: one customer company. Money is integer minor units (cents)
  * with an ISO 4217 currency; absent numbers are KZ_INT_NONE, absent times
@@ -74,12 +92,13 @@ typedef struct kz_contact {
 
 /* One thing a user did in the product (a login, a feature used). */
 typedef struct kz_usage_event {
+    kz_time time;           /* required */
+    double quantity;        /* e.g. minutes, seats, API calls; NaN = absent */
     const char *id;         /* the source's event id, or NULL: the host keys by a content hash */
     const char *account_id; /* required */
     const char *user_id;
-    kz_time time;     /* required */
-    const char *name; /* required: "login", "report.export", ... */
-    double quantity;  /* e.g. minutes, seats, API calls; NaN = absent */
+    const char *name;    /* required: "login", "report.export", ... */
+    const char *product; /* for companies selling several products (cross-sell), or NULL */
     const kz_trait *traits;
     uint32_t n_traits;
     uint32_t reserved_;
@@ -113,18 +132,18 @@ enum kz_ticket_kind {
 /* A helpdesk ticket. Feature requests are tickets of kind
  * KZ_TICKET_FEATURE_REQUEST; their tags name the feature. */
 typedef struct kz_ticket {
+    kz_time opened;         /* required */
+    kz_time closed;         /* KZ_TIME_NONE while open */
     const char *id;         /* required */
     const char *account_id; /* required */
     const char *contact_id;
-    kz_time opened;    /* required */
-    kz_time closed;    /* KZ_TIME_NONE while open */
+    const char *subject;
+    const char *const *tags; /* n_tags; for feature requests, the features asked for */
+    const kz_trait *traits;
     uint32_t priority; /* enum kz_ticket_priority */
     uint32_t status;   /* enum kz_ticket_status */
     uint32_t kind;     /* enum kz_ticket_kind */
     uint32_t n_tags;
-    const char *const *tags;
-    const char *subject;
-    const kz_trait *traits;
     uint32_t n_traits;
     uint32_t reserved_;
     kz_origin origin;
@@ -160,21 +179,26 @@ enum kz_survey_kind { KZ_SURVEY_NONE = 0, KZ_SURVEY_NPS = 1, KZ_SURVEY_CSAT = 2 
 
 /* An answer to an NPS (0-10) or CSAT survey. */
 typedef struct kz_survey_answer {
+    kz_time time;           /* required */
+    double score;           /* required: NPS 0..10; CSAT 1..5 */
     const char *id;         /* NULL: the host keys by a content hash */
     const char *account_id; /* required */
     const char *contact_id;
-    kz_time time;  /* required */
+    const char *comment;
     uint32_t kind; /* enum kz_survey_kind; required */
     uint32_t reserved_;
-    double score; /* required */
-    const char *comment;
     kz_origin origin;
 } kz_survey_answer;
 
 /* A batch of records of one entity kind. `records` points at `count`
  * structs of the entity's type laid out `record_size` bytes apart
  * (record_size = sizeof(kz_account) etc. as the plugin was built), so a
- * struct that grows in a later minor keeps older plugins working. */
+ * struct that grows in a later minor keeps older plugins working; a
+ * record_size below the 1.0 size is refused (emit returns KZ_ERR_INVALID).
+ * `count` may be 0: a batch that only moves the cursor (past rows that
+ * were all rejected, say). A source that makes several entities from one
+ * input row (accounts and contacts from one CRM report line) emits one
+ * batch per entity and sets the cursor on the last of them only. */
 typedef struct kz_batch {
     uint32_t size;   /* sizeof(kz_batch) */
     uint32_t entity; /* enum kz_entity */
@@ -188,12 +212,14 @@ typedef struct kz_batch {
 } kz_batch;
 
 /* An input record the source could not parse or validate. The host stores
- * it in the quarantine with its origin and reason. */
+ * it in the quarantine with its origin and reason, keyed by (instance,
+ * entity, origin file, origin line): rejecting the same row again replaces
+ * the entry, and storing a record from that row later clears it. */
 typedef struct kz_reject {
-    uint32_t size;   /* sizeof(kz_reject) */
-    uint32_t entity; /* enum kz_entity, or 0 when unknown */
-    kz_origin origin;
+    uint32_t size;      /* sizeof(kz_reject) */
+    uint32_t entity;    /* enum kz_entity, or 0 when unknown */
     const char *reason; /* one line: what is wrong and where (column, field) */
+    kz_origin origin;
 } kz_reject;
 
 /* Where a source delivers records. Owned by the host, valid during pull().

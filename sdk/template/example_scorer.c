@@ -76,6 +76,8 @@ static int example_score(void *self, kz_score_batch *batch)
                 batch->contributions[(size_t)c * n + i] = part;
         }
         batch->scores[i] = present > 0 ? score : NAN;
+        if (batch->baseline != NULL)
+            batch->baseline[i] = 0.0; /* every point of the score comes from a measure */
     }
     return KZ_OK;
 }

@@ -19,7 +19,8 @@ equals "$(jq -r .license <<<"$good")" "MIT" license
 equals "$(jq -r .abi <<<"$good")" "1.0" abi
 equals "$(jq -r .path <<<"$good")" "$(realpath "$KZ_TEST_PLUGIN_DIR/good/good.so")" path
 equals "$(jq -r '.components | map(.kind) | join(",")' <<<"$good")" "scorer,channel" kinds
-equals "$(jq -r '.components[1].tier' <<<"$good")" "low" tier
+equals "$(jq -r '.components[1].tiers | join(",")' <<<"$good")" "low" tiers
+equals "$(jq -r '.notes | length' <<<"$good")" "0" notes
 equals "$(jq -r '.components[0].parameters | map(.name + ":" + .type) | join(",")' <<<"$good")" \
   "label:string,limit:int,ratio:double,enabled:bool,timeout:duration,api_key:secret,data_dir:path" params
 equals "$(jq -r '.components[0].parameters[0].required' <<<"$good")" "true" required
@@ -31,9 +32,9 @@ KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/refusals" run 0 "$KIZUNA" plugins
 contains "$WORK/out" "org.kizuna.test.good 1.0.0"
 contains "$WORK/out" "abi_major2.so: built for plugin ABI 2.0"
 contains "$WORK/out" "no_entry.so: no entry symbol"
-contains "$WORK/out" "11 files refused"
+contains "$WORK/out" "12 files refused"
 KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/refusals" run 0 "$KIZUNA" plugins --json
-equals "$(jq -r '.refused | length' "$WORK/out")" "11" "refused count"
+equals "$(jq -r '.refused | length' "$WORK/out")" "12" "refused count"
 jq -e '.refused[] | select(.path | endswith("/dup_id.so")) | .reason | contains("duplicate plugin id")' \
   "$WORK/out" >/dev/null || fail "dup_id reason"
 
@@ -47,6 +48,7 @@ equals "$(jq -r .loadable "$WORK/out")" "false" loadable
 jq -e '.reasons[0] | contains("unknown component kind 9")' "$WORK/out" >/dev/null || fail "json reason"
 run 0 "$KIZUNA" plugin check --json "$KZ_TEST_PLUGIN_DIR/compat/new_minor.so"
 equals "$(jq -r .plugin.abi "$WORK/out")" "1.1" "newer minor"
+jq -e '.plugin.notes[0] | contains("needs plugin ABI 1.1")' "$WORK/out" >/dev/null || fail "newer-minor note"
 # a plugin that crashes or hangs while loading is refused; the host lives on
 run 1 "$KIZUNA" plugin check "$KZ_TEST_PLUGIN_DIR/crash/crash_on_load.so"
 contains "$WORK/err" "crash_on_load.so: crashed while loading: killed by signal"

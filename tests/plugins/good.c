@@ -44,7 +44,7 @@ static int chan_deliver(void *self, const kz_touch *touch, kz_delivery *result)
 }
 
 static const kz_channel_vtable good_channel_vt = {.size = sizeof(kz_channel_vtable),
-                                                  .tier = KZ_TIER_LOW,
+                                                  .tiers = KZ_TIER_MASK(KZ_TIER_LOW),
                                                   .create = test_create,
                                                   .destroy = test_destroy,
                                                   .deliver = chan_deliver};

@@ -23,7 +23,13 @@ static const struct future_scorer_vtable vt = {{.size = sizeof(struct future_sco
                                                NULL,
                                                0xdeadbeefULL};
 static const kz_component comp = {sizeof(kz_component), KZ_COMPONENT_SCORER, "new-score", "A newer plugin", NULL, &vt};
-static const kz_component *const comps[] = {&comp, NULL};
+/* A component of a kind a later minor may define: this host skips it and
+ * loads the rest of the plugin. */
+static const uint32_t future_vtable[4] = {sizeof future_vtable, 0, 0, 0};
+static const kz_component future = {
+    sizeof(kz_component), KZ_COMPONENT_ORGMODEL + 1, "future-thing", "A component kind from the future", NULL,
+    future_vtable};
+static const kz_component *const comps[] = {&comp, &future, NULL};
 static const struct future_descriptor desc = {{sizeof(struct future_descriptor), KZ_ABI_MAJOR, KZ_ABI_MINOR + 1,
                                                "org.kizuna.test.new", "New minor", "1.0", "Kizuna tests", "MIT",
                                                "built against a newer 1.x", comps, "https://example.org/new"},

@@ -5,10 +5,11 @@
  * called. */
 #include "test_plugin.h"
 
-static int must_not_be_called(void *self, const kz_train_set *set)
+static int must_not_be_called(void *self, const kz_train_set *set, kz_train_result *result)
 {
     (void)self;
     (void)set;
+    (void)result;
     abort();
 }
 

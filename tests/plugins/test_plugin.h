@@ -49,6 +49,8 @@ static inline int test_score(void *self, kz_score_batch *batch)
     (void)self;
     for (uint32_t i = 0; i < batch->n_accounts; i++) {
         batch->scores[i] = 10.0 * batch->columns[0]->values[i];
+        if (batch->baseline != NULL)
+            batch->baseline[i] = 0.0;
         if (batch->contributions != NULL)
             for (uint32_t c = 0; c < batch->n_columns; c++)
                 batch->contributions[(size_t)c * batch->n_accounts + i] = c == 0 ? batch->scores[i] : 0.0;
