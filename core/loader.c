@@ -366,8 +366,12 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, gboolea
             missing = "destroy";
         else if (v->pull == NULL)
             missing = "pull";
-        else if ((v->entities & ~0x7eu) != 0)
-            return unknown(info, skip, reason, "source declares unknown entities (mask 0x%x)", v->entities & ~0x7eu);
+        else if ((v->entities & 1u) != 0) {
+            *reason = g_strdup_printf("component '%s': source entities bit 0 names no entity: use KZ_ENTITY_MASK()",
+                                      info->name);
+            return FALSE;
+        } else if ((v->entities & ~0x7fu) != 0)
+            return unknown(info, skip, reason, "source declares unknown entities (mask 0x%x)", v->entities & ~0x7fu);
         else if (v->entities == 0) {
             *reason = g_strdup_printf("component '%s': source declares no valid entities (mask 0x%x)", info->name,
                                       v->entities);

@@ -18,8 +18,8 @@
  *  - Every reserved_ field is 0; the host refuses anything else, so those
  *    bits can be given a meaning later. Likewise unknown flag bits.
  *  - A value of an enum that the reader does not know (a newer minor may
- *    add one) is refused by the reader or treated as the enum's NONE; an
- *    unknown negative status code is treated as KZ_ERR.
+ *    add one) is refused by the reader or treated as the enum's NONE; a
+ *    status code the reader does not know is treated as KZ_ERR.
  *  - Strings are UTF-8 and NUL-terminated. Unless a comment says otherwise,
  *    memory passed into a callback is owned by the caller and valid only for
  *    the duration of the call.

@@ -96,8 +96,9 @@ typedef struct kz_train_result {
     int32_t converged;    /* 1 when the method converged */
     double deviance;      /* residual deviance (-2 log-likelihood), or NaN */
     /* The model as the scorer itself reads it back: the host decides
-     * whether to keep it (plugin state key "model"), and create() loads it
-     * from there with state_get. */
+     * whether to keep it (plugin state key "model", so at most 1 MiB: a
+     * larger model is reported but not kept), and create() loads it from
+     * there with state_get. */
     void *model;
     uint64_t model_len;
 } kz_train_result;

@@ -53,8 +53,8 @@ typedef struct kz_origin {
  *    key, unknown enum value, invalid UTF-8, over-long field, unknown
  *    account) is quarantined with its origin, never stored half.
  * Arrays inside records (traits, tags) are frozen structs: they never grow.
- * Fields are ordered 64-bit first, then pointers, then 32-bit, so that no
- * record has trailing padding on any target (tests/abi_layout.c). */
+ * Fields are arranged so that no record has trailing padding on any
+ * target (tests/abi_layout.c). */
 
 /* An account: one customer company. Money is integer minor units (cents)
  * with an ISO 4217 currency; absent numbers are KZ_INT_NONE, absent times
