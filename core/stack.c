@@ -3,6 +3,7 @@
  */
 #include "stack.h"
 
+#include "errors.h"
 #include "instance.h"
 
 kz_registry *kz_stack_registry(const kz_config *cfg)
@@ -20,19 +21,33 @@ gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray 
         const kz_refusal *r = refused->pdata[i];
         g_ptr_array_add(errors, g_strdup_printf("%s: plugin refused: %s", r->path, r->reason));
     }
-    /* Every instance on its own: one instance's errors never hide another's. */
-    for (guint i = 0; i < cfg->instances->len; i++) {
-        const kz_config_instance *ci = cfg->instances->pdata[i];
-        const kz_component_info *comp = NULL;
-        GHashTable *params = kz_config_instance_params(cfg, ci, reg, &comp, errors);
-        if (params == NULL)
-            continue;
-        /* The parameters are right: let the component judge them too. */
-        g_autoptr(GError) err = NULL;
-        kz_instance *inst = kz_instance_create(comp, ci->name, params, NULL, &err);
-        if (inst == NULL)
-            g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", cfg->path, ci->line, err->message));
-        kz_instance_destroy(inst);
-    }
+    /* Every instance on its own: one instance's errors never hide another's;
+     * once its parameters are right, its component judges them too. */
+    for (guint i = 0; i < cfg->instances->len; i++)
+        kz_instance_destroy(kz_stack_create_instance(cfg, reg, cfg->instances->pdata[i], NULL, errors));
     return errors->len == before;
+}
+
+kz_instance *kz_stack_create_instance(const kz_config *cfg, const kz_registry *reg, const kz_config_instance *ci,
+                                      kz_store *store, GPtrArray *errors)
+{
+    const kz_component_info *comp = NULL;
+    GHashTable *params = kz_config_instance_params(cfg, ci, reg, &comp, errors);
+    if (params == NULL)
+        return NULL;
+    g_autoptr(GError) err = NULL;
+    kz_instance *inst = kz_instance_create(comp, ci->name, params, store, &err);
+    if (inst == NULL)
+        g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", cfg->path, ci->line, err->message));
+    return inst;
+}
+
+kz_store *kz_stack_open_store(const kz_config *cfg, GError **error)
+{
+    if (cfg->store_path == NULL) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "%s: the stack config names no store (<store path=\"...\"/>)",
+                    cfg->path);
+        return NULL;
+    }
+    return kz_store_open(cfg->store_path, error);
 }

@@ -7,7 +7,9 @@
 #define KZ_CORE_STACK_H
 
 #include "config.h"
+#include "instance.h"
 #include "registry.h"
+#include "store/store.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +22,16 @@ kz_registry *kz_stack_registry(const kz_config *cfg);
  * create callback refuses its parameters (each instance is created and
  * destroyed again, without a store). Returns TRUE when nothing is wrong. */
 gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray *errors);
+
+/* Opens the store the config names (creating it), or fails saying the
+ * config names none. */
+kz_store *kz_stack_open_store(const kz_config *cfg, GError **error);
+
+/* Creates the instance `ci` of the config with `store` (may be NULL):
+ * resolves its parameters and calls the component's create. On failure
+ * returns NULL after appending one line per problem to `errors`. */
+kz_instance *kz_stack_create_instance(const kz_config *cfg, const kz_registry *reg, const kz_config_instance *ci,
+                                      kz_store *store, GPtrArray *errors);
 
 G_END_DECLS
 

@@ -19,6 +19,8 @@ static const kz_command commands[] = {
     {"plugins", "List every plugin found and every file refused", kz_cmd_plugins},
     {"plugin", "plugin check FILE: check that one plugin file loads", kz_cmd_plugin},
     {"check", "Validate the stack config and the plugins it uses", kz_cmd_check},
+    {"sync", "Pull every source of the stack into the store", kz_cmd_sync},
+    {"quarantine", "List the input records sync rejected, and why", kz_cmd_quarantine},
 };
 
 static char *opt_config;

@@ -22,6 +22,77 @@ static const char *const migrations[] = {
     "  updated_us INTEGER NOT NULL,"
     "  PRIMARY KEY (instance, key)"
     ") WITHOUT ROWID;",
+
+    /* 2: the customer data model (DESIGN.md). Times are microseconds UTC,
+     * money integer minor units. Each entity row keeps the instance that
+     * last wrote it. Events and survey answers are keyed by the source's id
+     * or, without one, by a hash of their content. Lifecycle, tiers, scores
+     * and owners live in the tables of the stages that compute them. */
+    "CREATE TABLE accounts ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT, region TEXT, segment TEXT, plan TEXT,"
+    "  arr_minor INTEGER, currency TEXT,"
+    "  contract_start_us INTEGER, renewal_date_us INTEGER,"
+    "  crm_owner TEXT,"
+    "  source TEXT NOT NULL, updated_us INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE account_traits ("
+    "  account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  value,"                 /* no declared type: no affinity, so INTEGER, REAL and TEXT stay as bound */
+    "  type INTEGER NOT NULL," /* enum kz_value_type */
+    "  PRIMARY KEY (account_id, name)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX account_traits_by_name ON account_traits (name, account_id);"
+    "CREATE TABLE contacts ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  account_id TEXT NOT NULL REFERENCES accounts (id),"
+    "  name TEXT, email TEXT, role TEXT, phone TEXT, traits TEXT," /* traits: JSON object */
+    "  source TEXT NOT NULL, updated_us INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX contacts_by_account ON contacts (account_id, role);"
+    "CREATE TABLE usage_events ("
+    "  key BLOB PRIMARY KEY NOT NULL," /* the source's id, or a content hash */
+    "  account_id TEXT NOT NULL REFERENCES accounts (id),"
+    "  user_id TEXT, time_us INTEGER NOT NULL, name TEXT NOT NULL, quantity REAL, product TEXT, traits TEXT,"
+    "  source TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX usage_events_by_account ON usage_events (account_id, time_us);"
+    "CREATE TABLE tickets ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  account_id TEXT NOT NULL REFERENCES accounts (id),"
+    "  contact_id TEXT, opened_us INTEGER NOT NULL, closed_us INTEGER,"
+    "  priority INTEGER NOT NULL, status INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    "  subject TEXT, tags TEXT, traits TEXT," /* tags: JSON array */
+    "  source TEXT NOT NULL, updated_us INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX tickets_by_account ON tickets (account_id, opened_us);"
+    "CREATE TABLE subscriptions ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  account_id TEXT NOT NULL REFERENCES accounts (id),"
+    "  plan TEXT, period_start_us INTEGER NOT NULL, period_end_us INTEGER,"
+    "  mrr_minor INTEGER NOT NULL, currency TEXT, status INTEGER NOT NULL, traits TEXT,"
+    "  source TEXT NOT NULL, updated_us INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX subscriptions_by_account ON subscriptions (account_id, period_start_us);"
+    "CREATE TABLE survey_answers ("
+    "  key BLOB PRIMARY KEY NOT NULL,"
+    "  account_id TEXT NOT NULL REFERENCES accounts (id),"
+    "  contact_id TEXT, time_us INTEGER NOT NULL, kind INTEGER NOT NULL, score REAL NOT NULL, comment TEXT,"
+    "  source TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX survey_answers_by_account ON survey_answers (account_id, time_us);"
+    /* rejected input, keyed as kz_reject documents */
+    "CREATE TABLE quarantine ("
+    "  instance TEXT NOT NULL, entity INTEGER NOT NULL, file TEXT NOT NULL, line INTEGER NOT NULL,"
+    "  column_no INTEGER NOT NULL, raw TEXT, reason TEXT NOT NULL,"
+    "  first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,"
+    "  PRIMARY KEY (instance, entity, file, line)"
+    ") WITHOUT ROWID;"
+    /* where each source instance resumes; written in the same transaction as the batch it follows */
+    "CREATE TABLE source_cursors ("
+    "  instance TEXT PRIMARY KEY NOT NULL, cursor TEXT NOT NULL, updated_us INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 struct kz_store {

@@ -1,0 +1,951 @@
+/*
+ * core/sync/sync.c — see sync.h.
+ *
+ * The sink the source sees is the first member of a sync_run, so the
+ * callbacks recover their run from the sink pointer. Records are copied
+ * out of the plugin's memory only as far as its record_size covers
+ * (copy_record), validated, and upserted with prepared statements whose
+ * DO UPDATE ... WHERE clause fires only when a value really differs: the
+ * statement's change count then tells "updated" from "unchanged" without
+ * reading the row back. Absent fields (NULL, KZ_INT_NONE, KZ_TIME_NONE,
+ * NaN) keep the stored value (coalesce), as source.h promises.
+ */
+#include "sync.h"
+
+#include "../errors.h"
+#include "../log.h"
+
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#define MAX_FIELD_BYTES  4096 /* a longer field is quarantined as over-long */
+#define MAX_RAW_BYTES    2048 /* of a quarantined record's raw text, kept */
+#define MAX_CURSOR_BYTES 4096
+
+static const char *const entity_names[KZ_SYNC_ENTITIES] = {"unknown", "account",      "contact",      "usage_event",
+                                                           "ticket",  "subscription", "survey_answer"};
+
+const char *kz_entity_name(guint entity)
+{
+    return entity < KZ_SYNC_ENTITIES ? entity_names[entity] : "unknown";
+}
+
+void kz_sync_report_clear(kz_sync_report *report)
+{
+    g_clear_pointer(&report->cursor, g_free);
+    memset(report, 0, sizeof *report);
+}
+
+enum {
+    ST_EXISTS_ACCOUNT,
+    ST_ACCOUNT,
+    ST_TRAIT,
+    ST_CONTACT_EXISTS,
+    ST_CONTACT,
+    ST_EVENT,
+    ST_EVENT_UPDATE,
+    ST_TICKET_EXISTS,
+    ST_TICKET,
+    ST_SUB_EXISTS,
+    ST_SUB,
+    ST_SURVEY,
+    ST_SURVEY_UPDATE,
+    ST_QUARANTINE,
+    ST_UNQUARANTINE,
+    ST_CURSOR_GET,
+    ST_CURSOR_SET,
+    ST_COUNT
+};
+
+/* The statements, prepared once per sync. Upserts write only when a
+ * supplied value differs from the stored one ("coalesce(excluded.x, x) IS
+ * NOT x"), and keep the stored value where the source supplied none. */
+// clang-format off
+static const char *const sql[ST_COUNT] = {
+    [ST_EXISTS_ACCOUNT] =
+        "SELECT 1 FROM accounts WHERE id = ?1",
+    [ST_ACCOUNT] =
+        "INSERT INTO accounts (id, name, region, segment, plan, arr_minor, currency, contract_start_us, "
+        "renewal_date_us, crm_owner, source, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12) ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, name), region = "
+        "coalesce(excluded.region, region), segment = coalesce(excluded.segment, segment), plan = "
+        "coalesce(excluded.plan, plan), arr_minor = coalesce(excluded.arr_minor, arr_minor), currency = "
+        "coalesce(excluded.currency, currency), contract_start_us = coalesce(excluded.contract_start_us, "
+        "contract_start_us), renewal_date_us = coalesce(excluded.renewal_date_us, renewal_date_us), "
+        "crm_owner = coalesce(excluded.crm_owner, crm_owner), source = excluded.source, updated_us = "
+        "excluded.updated_us WHERE coalesce(excluded.name, name) IS NOT name OR coalesce(excluded.region, "
+        "region) IS NOT region OR coalesce(excluded.segment, segment) IS NOT segment OR "
+        "coalesce(excluded.plan, plan) IS NOT plan OR coalesce(excluded.arr_minor, arr_minor) IS NOT "
+        "arr_minor OR coalesce(excluded.currency, currency) IS NOT currency OR "
+        "coalesce(excluded.contract_start_us, contract_start_us) IS NOT contract_start_us OR "
+        "coalesce(excluded.renewal_date_us, renewal_date_us) IS NOT renewal_date_us OR "
+        "coalesce(excluded.crm_owner, crm_owner) IS NOT crm_owner",
+    [ST_TRAIT] =
+        "INSERT INTO account_traits (account_id, name, value, type) VALUES (?1, ?2, ?3, ?4) ON CONFLICT "
+        "(account_id, name) DO UPDATE SET value = excluded.value, type = excluded.type WHERE value IS NOT "
+        "excluded.value OR type IS NOT excluded.type",
+    [ST_CONTACT_EXISTS] =
+        "SELECT 1 FROM contacts WHERE id = ?1",
+    [ST_CONTACT] =
+        "INSERT INTO contacts (id, account_id, name, email, role, phone, traits, source, updated_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET account_id = "
+        "coalesce(excluded.account_id, account_id), name = coalesce(excluded.name, name), email = "
+        "coalesce(excluded.email, email), role = coalesce(excluded.role, role), phone = "
+        "coalesce(excluded.phone, phone), traits = json_patch(coalesce(traits, '{}'), "
+        "coalesce(excluded.traits, '{}')), source = excluded.source, updated_us = excluded.updated_us "
+        "WHERE coalesce(excluded.account_id, account_id) IS NOT account_id OR coalesce(excluded.name, "
+        "name) IS NOT name OR coalesce(excluded.email, email) IS NOT email OR coalesce(excluded.role, "
+        "role) IS NOT role OR coalesce(excluded.phone, phone) IS NOT phone OR json_patch(coalesce(traits, "
+        "'{}'), coalesce(excluded.traits, '{}')) IS NOT coalesce(traits, '{}')",
+    [ST_EVENT] =
+        "INSERT OR IGNORE INTO usage_events (key, account_id, user_id, time_us, name, quantity, product, "
+        "traits, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_EVENT_UPDATE] =
+        "UPDATE usage_events SET account_id = ?2, user_id = ?3, time_us = ?4, name = ?5, quantity = ?6, "
+        "product = ?7, traits = ?8, source = ?9 WHERE key = ?1 AND (account_id IS NOT ?2 OR user_id IS "
+        "NOT ?3 OR time_us IS NOT ?4 OR name IS NOT ?5 OR quantity IS NOT ?6 OR product IS NOT ?7 OR "
+        "traits IS NOT ?8)",
+    [ST_TICKET_EXISTS] =
+        "SELECT 1 FROM tickets WHERE id = ?1",
+    [ST_TICKET] =
+        "INSERT INTO tickets (id, account_id, contact_id, opened_us, closed_us, priority, status, kind, "
+        "subject, tags, traits, source, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "?12, ?13) ON CONFLICT (id) DO UPDATE SET account_id = coalesce(excluded.account_id, account_id), "
+        "contact_id = coalesce(excluded.contact_id, contact_id), opened_us = coalesce(excluded.opened_us, "
+        "opened_us), closed_us = coalesce(excluded.closed_us, closed_us), priority = "
+        "coalesce(excluded.priority, priority), status = coalesce(excluded.status, status), kind = "
+        "coalesce(excluded.kind, kind), subject = coalesce(excluded.subject, subject), tags = "
+        "coalesce(excluded.tags, tags), traits = json_patch(coalesce(traits, '{}'), "
+        "coalesce(excluded.traits, '{}')), source = excluded.source, updated_us = excluded.updated_us "
+        "WHERE coalesce(excluded.account_id, account_id) IS NOT account_id OR "
+        "coalesce(excluded.contact_id, contact_id) IS NOT contact_id OR coalesce(excluded.opened_us, "
+        "opened_us) IS NOT opened_us OR coalesce(excluded.closed_us, closed_us) IS NOT closed_us OR "
+        "coalesce(excluded.priority, priority) IS NOT priority OR coalesce(excluded.status, status) IS "
+        "NOT status OR coalesce(excluded.kind, kind) IS NOT kind OR coalesce(excluded.subject, subject) "
+        "IS NOT subject OR coalesce(excluded.tags, tags) IS NOT tags OR json_patch(coalesce(traits, "
+        "'{}'), coalesce(excluded.traits, '{}')) IS NOT coalesce(traits, '{}')",
+    [ST_SUB_EXISTS] =
+        "SELECT 1 FROM subscriptions WHERE id = ?1",
+    [ST_SUB] =
+        "INSERT INTO subscriptions (id, account_id, plan, period_start_us, period_end_us, mrr_minor, "
+        "currency, status, traits, source, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11) ON CONFLICT (id) DO UPDATE SET account_id = coalesce(excluded.account_id, account_id), plan "
+        "= coalesce(excluded.plan, plan), period_start_us = coalesce(excluded.period_start_us, "
+        "period_start_us), period_end_us = coalesce(excluded.period_end_us, period_end_us), mrr_minor = "
+        "coalesce(excluded.mrr_minor, mrr_minor), currency = coalesce(excluded.currency, currency), "
+        "status = coalesce(excluded.status, status), traits = json_patch(coalesce(traits, '{}'), "
+        "coalesce(excluded.traits, '{}')), source = excluded.source, updated_us = excluded.updated_us "
+        "WHERE coalesce(excluded.account_id, account_id) IS NOT account_id OR coalesce(excluded.plan, "
+        "plan) IS NOT plan OR coalesce(excluded.period_start_us, period_start_us) IS NOT period_start_us "
+        "OR coalesce(excluded.period_end_us, period_end_us) IS NOT period_end_us OR "
+        "coalesce(excluded.mrr_minor, mrr_minor) IS NOT mrr_minor OR coalesce(excluded.currency, "
+        "currency) IS NOT currency OR coalesce(excluded.status, status) IS NOT status OR "
+        "json_patch(coalesce(traits, '{}'), coalesce(excluded.traits, '{}')) IS NOT coalesce(traits, "
+        "'{}')",
+    [ST_SURVEY] =
+        "INSERT OR IGNORE INTO survey_answers (key, account_id, contact_id, time_us, kind, score, "
+        "comment, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_SURVEY_UPDATE] =
+        "UPDATE survey_answers SET account_id = ?2, contact_id = ?3, time_us = ?4, kind = ?5, score = ?6, "
+        "comment = ?7, source = ?8 WHERE key = ?1 AND (account_id IS NOT ?2 OR contact_id IS NOT ?3 OR "
+        "time_us IS NOT ?4 OR kind IS NOT ?5 OR score IS NOT ?6 OR comment IS NOT ?7)",
+    [ST_QUARANTINE] =
+        "INSERT INTO quarantine (instance, entity, file, line, column_no, raw, reason, first_seen_us, "
+        "last_seen_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT (instance, entity, file, "
+        "line) DO UPDATE SET column_no = excluded.column_no, raw = excluded.raw, reason = "
+        "excluded.reason, last_seen_us = excluded.last_seen_us",
+    [ST_UNQUARANTINE] =
+        "DELETE FROM quarantine WHERE instance = ?1 AND entity = ?2 AND file = ?3 AND line = ?4",
+    [ST_CURSOR_GET] =
+        "SELECT cursor FROM source_cursors WHERE instance = ?1",
+    [ST_CURSOR_SET] =
+        "INSERT INTO source_cursors (instance, cursor, updated_us) VALUES (?1, ?2, ?3) ON CONFLICT "
+        "(instance) DO UPDATE SET cursor = excluded.cursor, updated_us = excluded.updated_us",
+};
+// clang-format on
+
+typedef struct {
+    kz_sink sink; /* first: the plugin's sink pointer is the run's */
+    sqlite3 *db;
+    kz_instance *source;
+    const char *instance;
+    sqlite3_stmt *st[ST_COUNT];
+    kz_sync_report *report;
+    GError *error;      /* the first store failure: the pull is stopped */
+    GPtrArray *rejects; /* kz_reject copies (pending_reject*) waiting for the next transaction */
+    gint64 now;
+} sync_run;
+
+typedef struct {
+    guint entity;
+    char *file, *raw, *reason;
+    guint32 line, column;
+} pending_reject;
+
+static void pending_reject_free(pending_reject *r)
+{
+    g_free(r->file);
+    g_free(r->raw);
+    g_free(r->reason);
+    g_free(r);
+}
+
+typedef enum { OUT_INSERTED, OUT_UPDATED, OUT_UNCHANGED, OUT_INVALID, OUT_FAILED } outcome;
+
+/* ---- binding ---------------------------------------------------------------- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_int(sqlite3_stmt *st, int i, gint64 v)
+{
+    if (v != KZ_INT_NONE)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_double(sqlite3_stmt *st, int i, double v)
+{
+    if (!isnan(v))
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Runs a bound write statement; returns its change count, or -1 with
+ * run->error set. Resets the statement either way. */
+static int step_write(sync_run *run, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    int changes = rc == SQLITE_DONE ? sqlite3_changes(run->db) : -1;
+    if (rc != SQLITE_DONE && run->error == NULL)
+        g_set_error(&run->error, KZ_ERROR, KZ_ERROR_STORE, "store: %s", sqlite3_errmsg(run->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return changes;
+}
+
+/* Runs a bound "SELECT 1 ... WHERE key" statement: 1 found, 0 not, -1 error. */
+static int step_exists(sync_run *run, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (found < 0 && run->error == NULL)
+        g_set_error(&run->error, KZ_ERROR, KZ_ERROR_STORE, "store: %s", sqlite3_errmsg(run->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found;
+}
+
+static gboolean exec(sync_run *run, const char *statement)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(run->db, statement, NULL, NULL, &msg) == SQLITE_OK)
+        return TRUE;
+    if (run->error == NULL)
+        g_set_error(&run->error, KZ_ERROR, KZ_ERROR_STORE, "store: %s: %s", statement, msg);
+    sqlite3_free(msg);
+    return FALSE;
+}
+
+/* ---- validation ------------------------------------------------------------- */
+
+/* Checks one text field: present when required, valid UTF-8, not over-long.
+ * On a problem sets *reason (newly allocated) and returns FALSE. */
+static gboolean check_text(const char *field, const char *value, gboolean required, char **reason)
+{
+    if (value == NULL || value[0] == '\0') {
+        if (required)
+            *reason = g_strdup_printf("missing %s", field);
+        return !required;
+    }
+    gsize n = strlen(value);
+    if (n > MAX_FIELD_BYTES) {
+        *reason = g_strdup_printf("%s is over-long (%zu bytes, at most %d)", field, n, MAX_FIELD_BYTES);
+        return FALSE;
+    }
+    const char *bad = NULL;
+    if (!g_utf8_validate(value, (gssize)n, &bad)) {
+        *reason = g_strdup_printf("%s is not valid UTF-8 (byte %zu)", field, (gsize)(bad - value) + 1);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_currency(const char *currency, char **reason)
+{
+    if (currency == NULL)
+        return TRUE;
+    if (strlen(currency) != 3 || !g_ascii_isupper(currency[0]) || !g_ascii_isupper(currency[1]) ||
+        !g_ascii_isupper(currency[2])) {
+        g_autofree char *shown = g_utf8_make_valid(currency, MIN((gssize)strlen(currency), 16));
+        *reason = g_strdup_printf("currency '%s' is not an ISO 4217 code such as EUR", shown);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_traits(const kz_trait *traits, guint32 n, char **reason)
+{
+    if (n > 0 && traits == NULL) {
+        *reason = g_strdup_printf("%u traits announced but none given", n);
+        return FALSE;
+    }
+    for (guint32 i = 0; i < n; i++) {
+        if (!check_text("trait name", traits[i].name, TRUE, reason))
+            return FALSE;
+        const kz_value *v = &traits[i].value;
+        if (v->type > KZ_VALUE_TIME || v->reserved_ != 0) {
+            *reason = g_strdup_printf("trait '%s' has unknown value type %u", traits[i].name, v->type);
+            return FALSE;
+        }
+        if (v->type == KZ_VALUE_STRING && !check_text(traits[i].name, v->u.s, FALSE, reason))
+            return FALSE;
+        if (v->type == KZ_VALUE_DOUBLE && !isfinite(v->u.d)) {
+            *reason = g_strdup_printf("trait '%s' is not a finite number", traits[i].name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* The account an event, ticket... belongs to must exist (in the store or
+ * earlier in this transaction). */
+static gboolean check_account(sync_run *run, const char *account_id, char **reason, gboolean *failed)
+{
+    if (!check_text("account id", account_id, TRUE, reason))
+        return FALSE;
+    sqlite3_bind_text(run->st[ST_EXISTS_ACCOUNT], 1, account_id, -1, SQLITE_STATIC);
+    int found = step_exists(run, run->st[ST_EXISTS_ACCOUNT]);
+    if (found < 0) {
+        *failed = TRUE;
+        return FALSE;
+    }
+    if (found == 0) {
+        g_autofree char *shown = g_utf8_make_valid(account_id, -1);
+        *reason = g_strdup_printf("unknown account '%s'", shown);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- traits as JSON (contacts, tickets, subscriptions, events) -------------- */
+
+static char *traits_json(const kz_trait *traits, guint32 n)
+{
+    if (n == 0)
+        return NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    for (guint32 i = 0; i < n; i++) {
+        const kz_value *v = &traits[i].value;
+        json_builder_set_member_name(b, traits[i].name);
+        switch (v->type) {
+        case KZ_VALUE_STRING: json_builder_add_string_value(b, v->u.s); break;
+        case KZ_VALUE_INT:
+        case KZ_VALUE_TIME: json_builder_add_int_value(b, v->u.i); break;
+        case KZ_VALUE_DOUBLE: json_builder_add_double_value(b, v->u.d); break;
+        case KZ_VALUE_BOOL: json_builder_add_boolean_value(b, v->u.b != 0); break;
+        default: json_builder_add_null_value(b);
+        }
+    }
+    json_builder_end_object(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
+}
+
+static char *tags_json(const char *const *tags, guint32 n)
+{
+    if (n == 0)
+        return NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_array(b);
+    for (guint32 i = 0; i < n; i++)
+        json_builder_add_string_value(b, tags[i]);
+    json_builder_end_array(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
+}
+
+/* A key for records without an id: SHA-256 over every field, each written
+ * with a type tag and its length, so no two different records collide by
+ * concatenation. 16 bytes are kept. */
+typedef struct {
+    GChecksum *sum;
+} key_hash;
+
+static void hash_text(key_hash *h, const char *s)
+{
+    guint32 len = s != NULL ? (guint32)strlen(s) : G_MAXUINT32;
+    g_checksum_update(h->sum, (const guchar *)"s", 1);
+    g_checksum_update(h->sum, (const guchar *)&len, sizeof len);
+    if (s != NULL)
+        g_checksum_update(h->sum, (const guchar *)s, len);
+}
+
+static void hash_bytes(key_hash *h, char tag, const void *p, gsize n)
+{
+    g_checksum_update(h->sum, (const guchar *)&tag, 1);
+    g_checksum_update(h->sum, p, n);
+}
+
+static void hash_traits(key_hash *h, const kz_trait *traits, guint32 n)
+{
+    hash_bytes(h, 'n', &n, sizeof n);
+    for (guint32 i = 0; i < n; i++) {
+        hash_text(h, traits[i].name);
+        hash_bytes(h, 'v', &traits[i].value.type, sizeof traits[i].value.type);
+        if (traits[i].value.type == KZ_VALUE_STRING)
+            hash_text(h, traits[i].value.u.s);
+        else
+            hash_bytes(h, 'u', &traits[i].value.u, sizeof traits[i].value.u);
+    }
+}
+
+static void hash_finish(key_hash *h, guint8 out[16])
+{
+    guint8 full[32];
+    gsize len = sizeof full;
+    g_checksum_get_digest(h->sum, full, &len);
+    memcpy(out, full, 16);
+    g_checksum_free(h->sum);
+}
+
+/* ---- one record of each entity ---------------------------------------------- */
+
+/* Inserted, updated or unchanged from an exists-check and a change count. */
+static outcome upsert_outcome(int existed, int changes)
+{
+    if (existed < 0 || changes < 0)
+        return OUT_FAILED;
+    return !existed ? OUT_INSERTED : changes > 0 ? OUT_UPDATED : OUT_UNCHANGED;
+}
+
+static outcome store_account(sync_run *run, const kz_account *a, char **reason)
+{
+    if (!check_text("account id", a->id, TRUE, reason) || !check_text("name", a->name, FALSE, reason) ||
+        !check_text("region", a->region, FALSE, reason) || !check_text("segment", a->segment, FALSE, reason) ||
+        !check_text("plan", a->plan, FALSE, reason) || !check_text("owner", a->owner, FALSE, reason) ||
+        !check_currency(a->currency, reason) || !check_traits(a->traits, a->n_traits, reason))
+        return OUT_INVALID;
+    if (a->reserved_ != 0) {
+        *reason = g_strdup("reserved_ is not 0");
+        return OUT_INVALID;
+    }
+    if (a->arr_minor != KZ_INT_NONE && a->arr_minor < 0) {
+        *reason = g_strdup_printf("ARR is negative (%" G_GINT64_FORMAT ")", a->arr_minor);
+        return OUT_INVALID;
+    }
+    sqlite3_bind_text(run->st[ST_EXISTS_ACCOUNT], 1, a->id, -1, SQLITE_STATIC);
+    int existed = step_exists(run, run->st[ST_EXISTS_ACCOUNT]);
+    sqlite3_stmt *st = run->st[ST_ACCOUNT];
+    bind_text(st, 1, a->id);
+    bind_text(st, 2, a->name);
+    bind_text(st, 3, a->region);
+    bind_text(st, 4, a->segment);
+    bind_text(st, 5, a->plan);
+    bind_int(st, 6, a->arr_minor);
+    bind_text(st, 7, a->currency);
+    bind_int(st, 8, a->contract_start);
+    bind_int(st, 9, a->renewal_date);
+    bind_text(st, 10, a->owner);
+    bind_text(st, 11, run->instance);
+    sqlite3_bind_int64(st, 12, run->now);
+    int changes = step_write(run, st);
+    for (guint32 i = 0; i < a->n_traits && changes >= 0; i++) {
+        const kz_trait *t = &a->traits[i];
+        sqlite3_stmt *ts = run->st[ST_TRAIT];
+        sqlite3_bind_text(ts, 1, a->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ts, 2, t->name, -1, SQLITE_STATIC);
+        switch (t->value.type) {
+        case KZ_VALUE_STRING: bind_text(ts, 3, t->value.u.s); break;
+        case KZ_VALUE_INT:
+        case KZ_VALUE_TIME: sqlite3_bind_int64(ts, 3, t->value.u.i); break;
+        case KZ_VALUE_DOUBLE: sqlite3_bind_double(ts, 3, t->value.u.d); break;
+        case KZ_VALUE_BOOL: sqlite3_bind_int(ts, 3, t->value.u.b != 0); break;
+        default: sqlite3_bind_null(ts, 3);
+        }
+        sqlite3_bind_int(ts, 4, (int)t->value.type);
+        int c = step_write(run, ts);
+        changes = c < 0 ? -1 : changes + c;
+    }
+    return upsert_outcome(existed, changes);
+}
+
+static outcome store_contact(sync_run *run, const kz_contact *c, char **reason, gboolean *failed)
+{
+    if (!check_text("contact id", c->id, TRUE, reason) || !check_text("name", c->name, FALSE, reason) ||
+        !check_text("email", c->email, FALSE, reason) || !check_text("role", c->role, FALSE, reason) ||
+        !check_text("phone", c->phone, FALSE, reason) || !check_traits(c->traits, c->n_traits, reason) ||
+        !check_account(run, c->account_id, reason, failed))
+        return *failed ? OUT_FAILED : OUT_INVALID;
+    sqlite3_bind_text(run->st[ST_CONTACT_EXISTS], 1, c->id, -1, SQLITE_STATIC);
+    int existed = step_exists(run, run->st[ST_CONTACT_EXISTS]);
+    g_autofree char *traits = traits_json(c->traits, c->n_traits);
+    sqlite3_stmt *st = run->st[ST_CONTACT];
+    bind_text(st, 1, c->id);
+    bind_text(st, 2, c->account_id);
+    bind_text(st, 3, c->name);
+    bind_text(st, 4, c->email);
+    bind_text(st, 5, c->role);
+    bind_text(st, 6, c->phone);
+    bind_text(st, 7, traits);
+    bind_text(st, 8, run->instance);
+    sqlite3_bind_int64(st, 9, run->now);
+    return upsert_outcome(existed, step_write(run, st));
+}
+
+static outcome store_event(sync_run *run, const kz_usage_event *e, char **reason, gboolean *failed)
+{
+    if (!check_text("event id", e->id, FALSE, reason) || !check_text("user id", e->user_id, FALSE, reason) ||
+        !check_text("event name", e->name, TRUE, reason) || !check_text("product", e->product, FALSE, reason) ||
+        !check_traits(e->traits, e->n_traits, reason) || !check_account(run, e->account_id, reason, failed))
+        return *failed ? OUT_FAILED : OUT_INVALID;
+    if (e->time == KZ_TIME_NONE) {
+        *reason = g_strdup("missing time");
+        return OUT_INVALID;
+    }
+    if (isinf(e->quantity)) {
+        *reason = g_strdup("quantity is not a finite number");
+        return OUT_INVALID;
+    }
+    guint8 key[16];
+    gsize key_len;
+    const void *key_data;
+    if (e->id != NULL && e->id[0] != '\0') {
+        key_data = e->id;
+        key_len = strlen(e->id);
+    } else {
+        key_hash h = {g_checksum_new(G_CHECKSUM_SHA256)};
+        hash_text(&h, e->account_id);
+        hash_text(&h, e->user_id);
+        hash_bytes(&h, 't', &e->time, sizeof e->time);
+        hash_text(&h, e->name);
+        hash_bytes(&h, 'q', &e->quantity, sizeof e->quantity);
+        hash_text(&h, e->product);
+        hash_traits(&h, e->traits, e->n_traits);
+        hash_finish(&h, key);
+        key_data = key;
+        key_len = sizeof key;
+    }
+    g_autofree char *traits = traits_json(e->traits, e->n_traits);
+    /* insert; on a key already stored, update only what differs */
+    int changes = 0;
+    for (int pass = 0; pass < 2 && changes == 0; pass++) {
+        if (pass == 1 && key_data == key)
+            return OUT_UNCHANGED; /* hash-keyed: same key, same content */
+        sqlite3_stmt *st = run->st[pass == 0 ? ST_EVENT : ST_EVENT_UPDATE];
+        sqlite3_bind_blob(st, 1, key_data, (int)key_len, SQLITE_STATIC);
+        bind_text(st, 2, e->account_id);
+        bind_text(st, 3, e->user_id);
+        sqlite3_bind_int64(st, 4, e->time);
+        bind_text(st, 5, e->name);
+        bind_double(st, 6, e->quantity);
+        bind_text(st, 7, e->product);
+        bind_text(st, 8, traits);
+        bind_text(st, 9, run->instance);
+        changes = step_write(run, st);
+        if (changes < 0)
+            return OUT_FAILED;
+        if (changes > 0)
+            return pass == 0 ? OUT_INSERTED : OUT_UPDATED;
+    }
+    return OUT_UNCHANGED;
+}
+
+static outcome store_ticket(sync_run *run, const kz_ticket *t, char **reason, gboolean *failed)
+{
+    if (!check_text("ticket id", t->id, TRUE, reason) || !check_text("contact id", t->contact_id, FALSE, reason) ||
+        !check_text("subject", t->subject, FALSE, reason) || !check_traits(t->traits, t->n_traits, reason) ||
+        !check_account(run, t->account_id, reason, failed))
+        return *failed ? OUT_FAILED : OUT_INVALID;
+    if (t->opened == KZ_TIME_NONE) {
+        *reason = g_strdup("missing opened time");
+        return OUT_INVALID;
+    }
+    if (t->priority > KZ_PRIORITY_URGENT || t->status > KZ_TICKET_CLOSED || t->kind > KZ_TICKET_FEATURE_REQUEST ||
+        t->reserved_ != 0) {
+        *reason = g_strdup_printf("unknown priority %u, status %u or kind %u", t->priority, t->status, t->kind);
+        return OUT_INVALID;
+    }
+    if (t->n_tags > 0 && t->tags == NULL) {
+        *reason = g_strdup("tags announced but none given");
+        return OUT_INVALID;
+    }
+    for (guint32 i = 0; i < t->n_tags; i++)
+        if (!check_text("tag", t->tags[i], TRUE, reason))
+            return OUT_INVALID;
+    sqlite3_bind_text(run->st[ST_TICKET_EXISTS], 1, t->id, -1, SQLITE_STATIC);
+    int existed = step_exists(run, run->st[ST_TICKET_EXISTS]);
+    g_autofree char *tags = tags_json(t->tags, t->n_tags);
+    g_autofree char *traits = traits_json(t->traits, t->n_traits);
+    sqlite3_stmt *st = run->st[ST_TICKET];
+    bind_text(st, 1, t->id);
+    bind_text(st, 2, t->account_id);
+    bind_text(st, 3, t->contact_id);
+    sqlite3_bind_int64(st, 4, t->opened);
+    bind_int(st, 5, t->closed);
+    sqlite3_bind_int(st, 6, (int)t->priority);
+    sqlite3_bind_int(st, 7, (int)t->status);
+    sqlite3_bind_int(st, 8, (int)t->kind);
+    bind_text(st, 9, t->subject);
+    bind_text(st, 10, tags);
+    bind_text(st, 11, traits);
+    bind_text(st, 12, run->instance);
+    sqlite3_bind_int64(st, 13, run->now);
+    return upsert_outcome(existed, step_write(run, st));
+}
+
+static outcome store_subscription(sync_run *run, const kz_subscription *s, char **reason, gboolean *failed)
+{
+    if (!check_text("subscription id", s->id, TRUE, reason) || !check_text("plan", s->plan, FALSE, reason) ||
+        !check_currency(s->currency, reason) || !check_traits(s->traits, s->n_traits, reason) ||
+        !check_account(run, s->account_id, reason, failed))
+        return *failed ? OUT_FAILED : OUT_INVALID;
+    if (s->period_start == KZ_TIME_NONE || s->mrr_minor == KZ_INT_NONE) {
+        *reason = g_strdup(s->period_start == KZ_TIME_NONE ? "missing period start" : "missing MRR");
+        return OUT_INVALID;
+    }
+    if (s->mrr_minor < 0 || (s->period_end != KZ_TIME_NONE && s->period_end < s->period_start)) {
+        *reason = g_strdup(s->mrr_minor < 0 ? "MRR is negative" : "period ends before it starts");
+        return OUT_INVALID;
+    }
+    if (s->status > KZ_SUBSCRIPTION_ENDED || s->reserved_ != 0 || s->reserved2_ != 0) {
+        *reason = g_strdup_printf("unknown subscription status %u", s->status);
+        return OUT_INVALID;
+    }
+    sqlite3_bind_text(run->st[ST_SUB_EXISTS], 1, s->id, -1, SQLITE_STATIC);
+    int existed = step_exists(run, run->st[ST_SUB_EXISTS]);
+    g_autofree char *traits = traits_json(s->traits, s->n_traits);
+    sqlite3_stmt *st = run->st[ST_SUB];
+    bind_text(st, 1, s->id);
+    bind_text(st, 2, s->account_id);
+    bind_text(st, 3, s->plan);
+    sqlite3_bind_int64(st, 4, s->period_start);
+    bind_int(st, 5, s->period_end);
+    sqlite3_bind_int64(st, 6, s->mrr_minor);
+    bind_text(st, 7, s->currency);
+    sqlite3_bind_int(st, 8, (int)s->status);
+    bind_text(st, 9, traits);
+    bind_text(st, 10, run->instance);
+    sqlite3_bind_int64(st, 11, run->now);
+    return upsert_outcome(existed, step_write(run, st));
+}
+
+static outcome store_survey(sync_run *run, const kz_survey_answer *a, char **reason, gboolean *failed)
+{
+    if (!check_text("answer id", a->id, FALSE, reason) || !check_text("contact id", a->contact_id, FALSE, reason) ||
+        !check_text("comment", a->comment, FALSE, reason) || !check_account(run, a->account_id, reason, failed))
+        return *failed ? OUT_FAILED : OUT_INVALID;
+    if (a->time == KZ_TIME_NONE) {
+        *reason = g_strdup("missing time");
+        return OUT_INVALID;
+    }
+    gboolean nps = a->kind == KZ_SURVEY_NPS, csat = a->kind == KZ_SURVEY_CSAT;
+    if ((!nps && !csat) || a->reserved_ != 0) {
+        *reason = g_strdup_printf("unknown survey kind %u", a->kind);
+        return OUT_INVALID;
+    }
+    if (isnan(a->score) || (nps && (a->score < 0 || a->score > 10)) || (csat && (a->score < 1 || a->score > 5))) {
+        *reason = g_strdup_printf("%s score %g is outside %s", nps ? "NPS" : "CSAT", a->score, nps ? "0..10" : "1..5");
+        return OUT_INVALID;
+    }
+    guint8 key[16];
+    const void *key_data = a->id;
+    gsize key_len = a->id != NULL ? strlen(a->id) : 0;
+    if (key_len == 0) {
+        key_hash h = {g_checksum_new(G_CHECKSUM_SHA256)};
+        hash_text(&h, a->account_id);
+        hash_text(&h, a->contact_id);
+        hash_bytes(&h, 't', &a->time, sizeof a->time);
+        hash_bytes(&h, 'k', &a->kind, sizeof a->kind);
+        hash_bytes(&h, 's', &a->score, sizeof a->score);
+        hash_text(&h, a->comment);
+        hash_finish(&h, key);
+        key_data = key;
+        key_len = sizeof key;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && key_data == key)
+            return OUT_UNCHANGED; /* hash-keyed: same key, same content */
+        sqlite3_stmt *st = run->st[pass == 0 ? ST_SURVEY : ST_SURVEY_UPDATE];
+        sqlite3_bind_blob(st, 1, key_data, (int)key_len, SQLITE_STATIC);
+        bind_text(st, 2, a->account_id);
+        bind_text(st, 3, a->contact_id);
+        sqlite3_bind_int64(st, 4, a->time);
+        sqlite3_bind_int(st, 5, (int)a->kind);
+        sqlite3_bind_double(st, 6, a->score);
+        bind_text(st, 7, a->comment);
+        bind_text(st, 8, run->instance);
+        int changes = step_write(run, st);
+        if (changes < 0)
+            return OUT_FAILED;
+        if (changes > 0)
+            return pass == 0 ? OUT_INSERTED : OUT_UPDATED;
+    }
+    return OUT_UNCHANGED;
+}
+
+/* ---- quarantine ------------------------------------------------------------- */
+
+/* A bounded, valid-UTF-8 copy of a record's raw text. */
+static char *bounded_raw(const char *raw)
+{
+    if (raw == NULL)
+        return NULL;
+    gsize n = strnlen(raw, MAX_RAW_BYTES + 1);
+    g_autofree char *valid = g_utf8_make_valid(raw, (gssize)MIN(n, (gsize)MAX_RAW_BYTES));
+    if (n <= MAX_RAW_BYTES)
+        return g_steal_pointer(&valid);
+    return g_strconcat(valid, "…", NULL);
+}
+
+static gboolean quarantine(sync_run *run, guint entity, const kz_origin *o, const char *reason)
+{
+    g_autofree char *raw = bounded_raw(o->raw);
+    g_autofree char *file = g_utf8_make_valid(o->file != NULL ? o->file : "", -1);
+    sqlite3_stmt *st = run->st[ST_QUARANTINE];
+    sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)entity);
+    sqlite3_bind_text(st, 3, file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, o->line);
+    sqlite3_bind_int64(st, 5, o->column);
+    bind_text(st, 6, raw);
+    sqlite3_bind_text(st, 7, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, run->now);
+    return step_write(run, st) >= 0;
+}
+
+/* A record from this origin is stored now: its old quarantine entry goes. */
+static gboolean unquarantine(sync_run *run, guint entity, const kz_origin *o)
+{
+    if (o->file == NULL || o->line == 0)
+        return TRUE;
+    sqlite3_stmt *st = run->st[ST_UNQUARANTINE];
+    sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)entity);
+    sqlite3_bind_text(st, 3, o->file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, o->line);
+    return step_write(run, st) >= 0;
+}
+
+static gboolean flush_rejects(sync_run *run, kz_sync_counts *counts)
+{
+    for (guint i = 0; i < run->rejects->len; i++) {
+        const pending_reject *r = run->rejects->pdata[i];
+        kz_origin o = {r->file, r->raw, r->line, r->column};
+        if (!quarantine(run, r->entity, &o, r->reason))
+            return FALSE;
+        counts[r->entity].read++;
+        counts[r->entity].quarantined++;
+    }
+    g_ptr_array_set_size(run->rejects, 0);
+    return TRUE;
+}
+
+/* ---- the sink ---------------------------------------------------------------- */
+
+typedef union {
+    kz_account account;
+    kz_contact contact;
+    kz_usage_event event;
+    kz_ticket ticket;
+    kz_subscription subscription;
+    kz_survey_answer survey;
+} any_record;
+
+static const gsize record_sizes[KZ_SYNC_ENTITIES] = {0,
+                                                     sizeof(kz_account),
+                                                     sizeof(kz_contact),
+                                                     sizeof(kz_usage_event),
+                                                     sizeof(kz_ticket),
+                                                     sizeof(kz_subscription),
+                                                     sizeof(kz_survey_answer)};
+
+/* Stores one record (already copied into host memory); the origin says
+ * where it came from. */
+static outcome store_record(sync_run *run, guint entity, const any_record *rec, const kz_origin **origin, char **reason)
+{
+    gboolean failed = FALSE;
+    switch (entity) {
+    case KZ_ENTITY_ACCOUNT: *origin = &rec->account.origin; return store_account(run, &rec->account, reason);
+    case KZ_ENTITY_CONTACT: *origin = &rec->contact.origin; return store_contact(run, &rec->contact, reason, &failed);
+    case KZ_ENTITY_USAGE_EVENT: *origin = &rec->event.origin; return store_event(run, &rec->event, reason, &failed);
+    case KZ_ENTITY_TICKET: *origin = &rec->ticket.origin; return store_ticket(run, &rec->ticket, reason, &failed);
+    case KZ_ENTITY_SUBSCRIPTION:
+        *origin = &rec->subscription.origin;
+        return store_subscription(run, &rec->subscription, reason, &failed);
+    default: *origin = &rec->survey.origin; return store_survey(run, &rec->survey, reason, &failed);
+    }
+}
+
+static int sink_fail(sync_run *run, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static int sink_fail(sync_run *run, int status, const char *fmt, ...)
+{
+    if (run->error == NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        g_set_error(&run->error, KZ_ERROR, KZ_ERROR_PLUGIN, "instance '%s': %s", run->instance, msg);
+    }
+    return status;
+}
+
+static int sink_emit(const kz_sink *sink, const kz_batch *batch)
+{
+    sync_run *run = (sync_run *)sink;
+    if (run->error != NULL)
+        return KZ_ERR_STOP;
+    if (batch == NULL || batch->size < offsetof(kz_batch, cursor) + sizeof batch->cursor)
+        return sink_fail(run, KZ_ERR_INVALID, "emitted a batch whose size is too small");
+    guint entity = batch->entity;
+    if (entity < KZ_ENTITY_ACCOUNT || entity > KZ_ENTITY_SURVEY_ANSWER ||
+        !(kz_instance_component(run->source)->vt.source.entities & KZ_ENTITY_MASK(entity)))
+        return sink_fail(run, KZ_ERR_INVALID, "emitted entity %u, which it does not declare", entity);
+    if (batch->count > 0 && (batch->records == NULL || batch->record_size < record_sizes[entity]))
+        return sink_fail(run, KZ_ERR_INVALID, "emitted %s records of size %u (at least %zu)", kz_entity_name(entity),
+                         batch->record_size, record_sizes[entity]);
+    if (batch->cursor != NULL &&
+        (strlen(batch->cursor) > MAX_CURSOR_BYTES || !g_utf8_validate(batch->cursor, -1, NULL)))
+        return sink_fail(run, KZ_ERR_INVALID, "emitted a cursor that is over %d bytes or not UTF-8", MAX_CURSOR_BYTES);
+
+    kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
+    if (!exec(run, "BEGIN IMMEDIATE"))
+        return KZ_ERR;
+    gboolean ok = flush_rejects(run, counts);
+    for (guint32 i = 0; ok && i < batch->count; i++) {
+        any_record rec;
+        memset(&rec, 0, sizeof rec);
+        memcpy(&rec, (const char *)batch->records + (gsize)i * batch->record_size,
+               MIN((gsize)batch->record_size, record_sizes[entity]));
+        const kz_origin *origin = NULL;
+        g_autofree char *reason = NULL;
+        outcome out = store_record(run, entity, &rec, &origin, &reason);
+        kz_sync_counts *c = &counts[entity];
+        c->read++;
+        switch (out) {
+        case OUT_INSERTED: c->inserted++; break;
+        case OUT_UPDATED: c->updated++; break;
+        case OUT_UNCHANGED: c->unchanged++; break;
+        case OUT_INVALID:
+            c->quarantined++;
+            ok = quarantine(run, entity, origin, reason);
+            continue;
+        case OUT_FAILED: ok = FALSE; continue;
+        }
+        ok = unquarantine(run, entity, origin);
+    }
+    if (ok && batch->cursor != NULL) {
+        sqlite3_stmt *st = run->st[ST_CURSOR_SET];
+        sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, batch->cursor, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, run->now);
+        ok = step_write(run, st) >= 0;
+    }
+    if (!ok || !exec(run, "COMMIT")) {
+        exec(run, "ROLLBACK");
+        return KZ_ERR;
+    }
+    /* committed: only now do the counts and the cursor count */
+    for (guint e = 0; e < KZ_SYNC_ENTITIES; e++) {
+        kz_sync_counts *to = &run->report->entity[e];
+        to->read += counts[e].read;
+        to->inserted += counts[e].inserted;
+        to->updated += counts[e].updated;
+        to->unchanged += counts[e].unchanged;
+        to->quarantined += counts[e].quarantined;
+    }
+    run->report->batches++;
+    if (batch->cursor != NULL) {
+        g_free(run->report->cursor);
+        run->report->cursor = g_strdup(batch->cursor);
+    }
+    return KZ_OK;
+}
+
+static int sink_reject(const kz_sink *sink, const kz_reject *r)
+{
+    sync_run *run = (sync_run *)sink;
+    if (run->error != NULL)
+        return KZ_ERR_STOP;
+    if (r == NULL || r->size < offsetof(kz_reject, origin) + sizeof r->origin)
+        return sink_fail(run, KZ_ERR_INVALID, "rejected a record with a reject struct that is too small");
+    pending_reject *p = g_new0(pending_reject, 1);
+    p->entity = r->entity <= KZ_ENTITY_SURVEY_ANSWER ? r->entity : 0;
+    p->file = g_strdup(r->origin.file);
+    p->raw = bounded_raw(r->origin.raw);
+    p->reason = g_utf8_make_valid(r->reason != NULL ? r->reason : "rejected by the source", -1);
+    p->line = r->origin.line;
+    p->column = r->origin.column;
+    g_ptr_array_add(run->rejects, p);
+    return KZ_OK;
+}
+
+gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_sync_report *report, GError **error)
+{
+    const kz_component_info *comp = kz_instance_component(source);
+    g_return_val_if_fail(comp->kind == KZ_COMPONENT_SOURCE, FALSE);
+    sync_run run = {
+        .sink = {.size = sizeof(kz_sink), .emit = sink_emit, .reject = sink_reject, .batch_hint = 4096},
+        .db = kz_store_db(store),
+        .source = source,
+        .instance = kz_instance_name(source),
+        .report = report,
+        .rejects = g_ptr_array_new_with_free_func((GDestroyNotify)pending_reject_free),
+        .now = kz_host_now(),
+    };
+    gboolean ok = TRUE;
+    for (int i = 0; i < ST_COUNT && ok; i++)
+        if (sqlite3_prepare_v3(run.db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &run.st[i], NULL) != SQLITE_OK) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: preparing statement %d: %s", i,
+                        sqlite3_errmsg(run.db));
+            ok = FALSE;
+        }
+    g_autofree char *cursor = NULL;
+    if (ok) {
+        sqlite3_bind_text(run.st[ST_CURSOR_GET], 1, run.instance, -1, SQLITE_STATIC);
+        if (sqlite3_step(run.st[ST_CURSOR_GET]) == SQLITE_ROW)
+            cursor = g_strdup((const char *)sqlite3_column_text(run.st[ST_CURSOR_GET], 0));
+        sqlite3_reset(run.st[ST_CURSOR_GET]);
+        g_debug("sync %s from cursor %s", run.instance, cursor != NULL ? cursor : "(start)");
+        kz_instance_begin_call(source);
+        int rc = comp->vt.source.pull(kz_instance_self(source), cursor, &run.sink);
+        /* rejects after the last batch are stored too, even after a failure */
+        if (run.error == NULL && run.rejects->len > 0) {
+            kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
+            if (exec(&run, "BEGIN IMMEDIATE") && flush_rejects(&run, counts) && exec(&run, "COMMIT")) {
+                for (guint e = 0; e < KZ_SYNC_ENTITIES; e++) {
+                    report->entity[e].read += counts[e].read;
+                    report->entity[e].quarantined += counts[e].quarantined;
+                }
+            } else {
+                exec(&run, "ROLLBACK");
+            }
+        }
+        if (run.error != NULL) {
+            g_propagate_error(error, g_steal_pointer(&run.error));
+            ok = FALSE;
+        } else if (rc != KZ_OK) {
+            ok = kz_instance_fail(source, rc, "pull", error);
+        }
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(run.st[i]);
+    g_ptr_array_unref(run.rejects);
+    g_clear_error(&run.error);
+    return ok;
+}

@@ -1,0 +1,49 @@
+/*
+ * core/sync/sync.h — the sync stage: pulls a source instance through the
+ * source vtable and stores what it emits. Owns the entity tables of the
+ * store (accounts, contacts, usage_events, tickets, subscriptions,
+ * survey_answers), the quarantine and the source cursors.
+ *
+ * Each batch the source emits is validated record by record and stored in
+ * one transaction together with the cursor it carries, so a sync killed at
+ * any point resumes from the last committed batch without losing or
+ * duplicating anything. A record that fails validation goes to the
+ * quarantine with its origin and reason, never half into the tables.
+ */
+#ifndef KZ_CORE_SYNC_H
+#define KZ_CORE_SYNC_H
+
+#include "../instance.h"
+#include "../store/store.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Per entity: read = inserted + updated + unchanged + quarantined, always. */
+typedef struct kz_sync_counts {
+    guint64 read, inserted, updated, unchanged, quarantined;
+} kz_sync_counts;
+
+#define KZ_SYNC_ENTITIES 7 /* index 0: rejects whose entity the source did not know */
+
+typedef struct kz_sync_report {
+    kz_sync_counts entity[KZ_SYNC_ENTITIES]; /* indexed by enum kz_entity */
+    guint64 batches;
+    char *cursor; /* the cursor stored at the end, or NULL */
+} kz_sync_report;
+
+void kz_sync_report_clear(kz_sync_report *report);
+
+/* Pulls `source` (an instance of a source component, created with
+ * `store`) from its stored cursor and stores everything it emits.
+ * Returns FALSE with `error` set when the source or the store fails; the
+ * batches committed before the failure stay stored, with their cursor. */
+gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_sync_report *report, GError **error);
+
+/* "account", "contact", ... for enum kz_entity (index 0: "unknown"). */
+const char *kz_entity_name(guint entity);
+
+G_END_DECLS
+
+#endif
