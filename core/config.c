@@ -53,11 +53,35 @@ static void param_free(kz_config_param *p)
     g_free(p);
 }
 
+static void rule_free(kz_config_rule *r)
+{
+    g_free(r->name);
+    g_free(r->type);
+    g_free(r->from);
+    g_free(r->template_text);
+    g_free(r->value);
+    g_free(r->format);
+    g_free(r->default_value);
+    g_free(r->separator);
+    g_ptr_array_unref(r->values);
+    g_free(r);
+}
+
+static void map_free(kz_config_map *m)
+{
+    g_free(m->entity);
+    g_free(m->preset);
+    g_free(m->when);
+    g_ptr_array_unref(m->rules);
+    g_free(m);
+}
+
 static void instance_free(kz_config_instance *inst)
 {
     g_free(inst->name);
     g_free(inst->component);
     g_ptr_array_unref(inst->params);
+    g_ptr_array_unref(inst->maps);
     g_free(inst);
 }
 
@@ -104,6 +128,44 @@ static char *resolve_path(const kz_config *cfg, const char *path)
     return g_path_is_absolute(path) ? g_strdup(path) : g_build_filename(cfg->dir, path, NULL);
 }
 
+/* A <map> element: the schema has checked its shape. */
+static kz_config_map *read_map(xmlNodePtr node)
+{
+    kz_config_map *m = g_new0(kz_config_map, 1);
+    m->entity = attr(node, "entity");
+    m->preset = attr(node, "preset");
+    m->when = attr(node, "when");
+    m->line = (guint)xmlGetLineNo(node);
+    m->rules = g_ptr_array_new_with_free_func((GDestroyNotify)rule_free);
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        kz_config_rule *r = g_new0(kz_config_rule, 1);
+        r->kind = is_element(n, "field")   ? KZ_RULE_FIELD
+                  : is_element(n, "trait") ? KZ_RULE_TRAIT
+                                           : KZ_RULE_TRAITS_PREFIX;
+        r->name = attr(n, r->kind == KZ_RULE_TRAITS_PREFIX ? "prefix" : "name");
+        r->type = r->kind == KZ_RULE_TRAIT ? attr(n, "type") : NULL;
+        if (r->kind == KZ_RULE_TRAIT && r->type == NULL)
+            r->type = g_strdup("string");
+        r->from = attr(n, "from");
+        r->template_text = attr(n, "template");
+        r->value = attr(n, "value");
+        r->format = attr(n, "format");
+        r->default_value = attr(n, "default");
+        r->separator = attr(n, "separator");
+        r->values = g_ptr_array_new_with_free_func(g_free);
+        r->line = (guint)xmlGetLineNo(n);
+        for (xmlNodePtr v = n->children; v != NULL; v = v->next)
+            if (is_element(v, "value")) {
+                g_ptr_array_add(r->values, attr(v, "from"));
+                g_ptr_array_add(r->values, attr(v, "to"));
+            }
+        g_ptr_array_add(m->rules, r);
+    }
+    return m;
+}
+
 static void read_instances(kz_config *cfg, xmlNodePtr group, int kind, GHashTable *names, GPtrArray *errors)
 {
     for (xmlNodePtr n = group->children; n != NULL; n = n->next) {
@@ -115,6 +177,7 @@ static void read_instances(kz_config *cfg, xmlNodePtr group, int kind, GHashTabl
         inst->component = attr(n, "component");
         inst->line = (guint)xmlGetLineNo(n);
         inst->params = g_ptr_array_new_with_free_func((GDestroyNotify)param_free);
+        inst->maps = g_ptr_array_new_with_free_func((GDestroyNotify)map_free);
         gpointer first = g_hash_table_lookup(names, inst->name);
         if (first != NULL)
             add_error(errors, cfg->path, inst->line, "instance name '%s' is already used at line %u", inst->name,
@@ -122,6 +185,8 @@ static void read_instances(kz_config *cfg, xmlNodePtr group, int kind, GHashTabl
         else
             g_hash_table_insert(names, inst->name, GUINT_TO_POINTER(inst->line));
         for (xmlNodePtr p = n->children; p != NULL; p = p->next) {
+            if (is_element(p, "map"))
+                g_ptr_array_add(inst->maps, read_map(p));
             if (!is_element(p, "param"))
                 continue;
             kz_config_param *param = g_new0(kz_config_param, 1);

@@ -24,12 +24,40 @@ typedef struct kz_config_param {
     guint line;
 } kz_config_param;
 
+/* One rule of a <map>: <field>, <trait> or <traits prefix=>. Exactly one
+ * of from, template_text and value is set (none for a prefix rule). */
+typedef enum { KZ_RULE_FIELD, KZ_RULE_TRAIT, KZ_RULE_TRAITS_PREFIX } kz_config_rule_kind;
+
+typedef struct kz_config_rule {
+    kz_config_rule_kind kind;
+    char *name;          /* field or trait name; for a prefix rule, the prefix */
+    char *type;          /* trait type ("string" when not given); NULL for fields */
+    char *from;          /* input field name */
+    char *template_text; /* "{First Name} {Last Name}" */
+    char *value;         /* a constant */
+    char *format;        /* time format */
+    char *default_value; /* used when the input is empty or absent */
+    char *separator;     /* tags */
+    GPtrArray *values;   /* value map: char* from, to, from, to, ... */
+    guint line;
+} kz_config_rule;
+
+/* A <map entity= preset=> of a source: how its rows become records. */
+typedef struct kz_config_map {
+    char *entity; /* "account", "contact", ... */
+    char *preset; /* "salesforce", "kizuna" or NULL */
+    char *when;   /* "A|B": only rows where one of these inputs is non-empty make a record; or NULL */
+    guint line;
+    GPtrArray *rules; /* kz_config_rule*, in file order */
+} kz_config_map;
+
 typedef struct kz_config_instance {
     int kind; /* enum kz_component_kind, from the element name */
     char *name;
     char *component;
     guint line;
     GPtrArray *params; /* kz_config_param* */
+    GPtrArray *maps;   /* kz_config_map*, in file order (sources only; may be empty) */
 } kz_config_instance;
 
 typedef struct kz_config {

@@ -39,6 +39,9 @@ _Static_assert(MIN_SCORER_SIZE == offsetof(kz_scorer_vtable, train), "scorer: tr
 _Static_assert(MIN_COMPONENT_SIZE == sizeof(kz_component) && MIN_PARAM_SIZE == sizeof(kz_param_spec) &&
                    MIN_CHANNEL_SIZE == sizeof(kz_channel_vtable) && MIN_ORGMODEL_SIZE == sizeof(kz_orgmodel_vtable),
                "1.0: every field of these is required");
+/* Entities 1..KZ_ENTITY_ROW (the row entity is 1.1). */
+#define KNOWN_ENTITIES (((1u << (KZ_ENTITY_ROW + 1)) - 1) & ~1u)
+
 /* abi_major and abi_minor sit at fixed offsets in every major version. */
 #define MIN_VERSIONED_SIZE (offsetof(kz_plugin_descriptor, abi_minor) + sizeof(uint16_t))
 
@@ -370,8 +373,9 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, gboolea
             *reason = g_strdup_printf("component '%s': source entities bit 0 names no entity: use KZ_ENTITY_MASK()",
                                       info->name);
             return FALSE;
-        } else if ((v->entities & ~0x7fu) != 0)
-            return unknown(info, skip, reason, "source declares unknown entities (mask 0x%x)", v->entities & ~0x7fu);
+        } else if ((v->entities & ~KNOWN_ENTITIES) != 0)
+            return unknown(info, skip, reason, "source declares unknown entities (mask 0x%x)",
+                           v->entities & ~KNOWN_ENTITIES);
         else if (v->entities == 0) {
             *reason = g_strdup_printf("component '%s': source declares no valid entities (mask 0x%x)", info->name,
                                       v->entities);

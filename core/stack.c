@@ -5,6 +5,9 @@
 
 #include "errors.h"
 #include "instance.h"
+#include "sync/mapping.h"
+
+#include <kizuna/source.h>
 
 kz_registry *kz_stack_registry(const kz_config *cfg)
 {
@@ -23,8 +26,11 @@ gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray 
     }
     /* Every instance on its own: one instance's errors never hide another's;
      * once its parameters are right, its component judges them too. */
-    for (guint i = 0; i < cfg->instances->len; i++)
-        kz_instance_destroy(kz_stack_create_instance(cfg, reg, cfg->instances->pdata[i], NULL, errors));
+    for (guint i = 0; i < cfg->instances->len; i++) {
+        const kz_config_instance *ci = cfg->instances->pdata[i];
+        kz_mapping_free(kz_mapping_compile(cfg, ci, errors));
+        kz_instance_destroy(kz_stack_create_instance(cfg, reg, ci, NULL, errors));
+    }
     return errors->len == before;
 }
 
@@ -35,6 +41,21 @@ kz_instance *kz_stack_create_instance(const kz_config *cfg, const kz_registry *r
     GHashTable *params = kz_config_instance_params(cfg, ci, reg, &comp, errors);
     if (params == NULL)
         return NULL;
+    if (comp->kind == KZ_COMPONENT_SOURCE) {
+        gboolean rows = (comp->vt.source.entities & KZ_ENTITY_MASK(KZ_ENTITY_ROW)) != 0;
+        gboolean maps = ci->maps != NULL && ci->maps->len > 0;
+        if (rows != maps) {
+            g_ptr_array_add(errors, g_strdup_printf(rows ? "%s:%u: source '%s': component '%s' reads rows whose "
+                                                           "layout only you know: add <map entity=\"...\"> "
+                                                           "elements saying which records they make"
+                                                         : "%s:%u: source '%s': component '%s' emits typed "
+                                                           "records; <map> applies only to components that emit "
+                                                           "rows (such as csv and xml)",
+                                                    cfg->path, ci->line, ci->name, ci->component));
+            g_hash_table_unref(params);
+            return NULL;
+        }
+    }
     g_autoptr(GError) err = NULL;
     kz_instance *inst = kz_instance_create(comp, ci->name, params, store, &err);
     if (inst == NULL)

@@ -23,6 +23,8 @@ NO_TAIL(kz_usage_event, origin);
 NO_TAIL(kz_ticket, origin);
 NO_TAIL(kz_subscription, origin);
 NO_TAIL(kz_survey_answer, origin);
+NO_TAIL(kz_field, column);
+NO_TAIL(kz_row, origin);
 NO_TAIL(kz_batch, cursor);
 NO_TAIL(kz_reject, origin);
 NO_TAIL(kz_sink, reserved2_);

@@ -85,7 +85,7 @@ static void sync_once(fixture *f, kz_instance *inst, kz_sync_report *r)
 {
     g_autoptr(GError) err = NULL;
     memset(r, 0, sizeof *r);
-    g_assert_true(kz_sync_source(f->store, inst, r, &err));
+    g_assert_true(kz_sync_source(f->store, inst, NULL, r, &err));
     g_assert_no_error(err);
     assert_sums(r);
 }

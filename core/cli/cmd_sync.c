@@ -80,10 +80,11 @@ int kz_cmd_sync(int argc, char **argv)
             continue;
         matched++;
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-        kz_instance *inst = kz_stack_create_instance(cfg, reg, ci, store, errors);
+        g_autoptr(kz_mapping) mapping = kz_mapping_compile(cfg, ci, errors);
+        kz_instance *inst = mapping != NULL ? kz_stack_create_instance(cfg, reg, ci, store, errors) : NULL;
         kz_sync_report report = {0};
         g_autoptr(GError) serr = NULL;
-        gboolean ok = inst != NULL && kz_sync_source(store, inst, &report, &serr);
+        gboolean ok = inst != NULL && kz_sync_source(store, inst, mapping, &report, &serr);
         kz_instance_destroy(inst);
         for (guint j = 0; j < errors->len; j++)
             fprintf(stderr, "%s\n", (char *)errors->pdata[j]);

@@ -20,12 +20,11 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#define MAX_FIELD_BYTES  4096 /* a longer field is quarantined as over-long */
 #define MAX_RAW_BYTES    2048 /* of a quarantined record's raw text, kept */
 #define MAX_CURSOR_BYTES 4096
 
-static const char *const entity_names[KZ_SYNC_ENTITIES] = {"unknown", "account",      "contact",      "usage_event",
-                                                           "ticket",  "subscription", "survey_answer"};
+static const char *const entity_names[KZ_SYNC_ENTITIES] = {"unknown", "account",      "contact",       "usage_event",
+                                                           "ticket",  "subscription", "survey_answer", "row"};
 
 const char *kz_entity_name(guint entity)
 {
@@ -170,6 +169,7 @@ typedef struct {
     kz_sink sink; /* first: the plugin's sink pointer is the run's */
     sqlite3 *db;
     kz_instance *source;
+    kz_mapping *mapping; /* rows -> records, or NULL */
     const char *instance;
     sqlite3_stmt *st[ST_COUNT];
     kz_sync_report *report;
@@ -267,17 +267,10 @@ static gboolean check_text(const char *field, const char *value, gboolean requir
             *reason = g_strdup_printf("missing %s", field);
         return !required;
     }
-    gsize n = strlen(value);
-    if (n > MAX_FIELD_BYTES) {
-        *reason = g_strdup_printf("%s is over-long (%zu bytes, at most %d)", field, n, MAX_FIELD_BYTES);
-        return FALSE;
-    }
-    const char *bad = NULL;
-    if (!g_utf8_validate(value, (gssize)n, &bad)) {
-        *reason = g_strdup_printf("%s is not valid UTF-8 (byte %zu)", field, (gsize)(bad - value) + 1);
-        return FALSE;
-    }
-    return TRUE;
+    g_autofree char *why = kz_text_problem(value);
+    if (why != NULL)
+        *reason = g_strdup_printf("%s %s", field, why);
+    return why == NULL;
 }
 
 static gboolean check_currency(const char *currency, char **reason)
@@ -772,7 +765,8 @@ static const gsize record_sizes[KZ_SYNC_ENTITIES] = {0,
                                                      sizeof(kz_usage_event),
                                                      sizeof(kz_ticket),
                                                      sizeof(kz_subscription),
-                                                     sizeof(kz_survey_answer)};
+                                                     sizeof(kz_survey_answer),
+                                                     sizeof(kz_row)};
 
 /* Stores one record (already copied into host memory); the origin says
  * where it came from. */
@@ -792,6 +786,59 @@ static outcome store_record(sync_run *run, guint entity, const any_record *rec, 
 }
 
 static int sink_fail(sync_run *run, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* Stores one record and counts the outcome; a record that fails
+ * validation goes to the quarantine. FALSE on a store failure
+ * (run->error set). */
+static gboolean store_counted(sync_run *run, guint entity, const any_record *rec, kz_sync_counts *counts)
+{
+    const kz_origin *origin = NULL;
+    g_autofree char *reason = NULL;
+    outcome out = store_record(run, entity, rec, &origin, &reason);
+    kz_sync_counts *c = &counts[entity];
+    c->read++;
+    switch (out) {
+    case OUT_INSERTED: c->inserted++; break;
+    case OUT_UPDATED: c->updated++; break;
+    case OUT_UNCHANGED: c->unchanged++; break;
+    case OUT_INVALID: c->quarantined++; return quarantine(run, entity, origin, reason);
+    case OUT_FAILED: return FALSE;
+    }
+    return unquarantine(run, entity, origin);
+}
+
+/* One row: every map of the instance makes one record of its entity from
+ * it, each stored or quarantined on its own. */
+static gboolean store_row(sync_run *run, const kz_row *row, kz_sync_counts *counts)
+{
+    if (row->reserved_ != 0 || (row->n_fields > 0 && row->fields == NULL)) {
+        counts[KZ_ENTITY_ROW].read++;
+        counts[KZ_ENTITY_ROW].quarantined++;
+        return quarantine(run, KZ_ENTITY_ROW, &row->origin, "the source emitted a malformed row");
+    }
+    kz_mapping_begin_row(run->mapping, row);
+    for (guint m = 0; m < kz_mapping_count(run->mapping); m++) {
+        guint entity = kz_mapping_entity(run->mapping, m);
+        if (!kz_mapping_applies(run->mapping, m, row))
+            continue;
+        any_record rec;
+        memset(&rec, 0, sizeof rec);
+        g_autofree char *reason = NULL;
+        guint32 column = 0;
+        if (kz_mapping_convert(run->mapping, m, row, &rec, &reason, &column)) {
+            if (!store_counted(run, entity, &rec, counts))
+                return FALSE;
+            continue;
+        }
+        kz_origin at = row->origin;
+        at.column = column;
+        counts[entity].read++;
+        counts[entity].quarantined++;
+        if (!quarantine(run, entity, &at, reason))
+            return FALSE;
+    }
+    return TRUE;
+}
 
 static int sink_fail(sync_run *run, int status, const char *fmt, ...)
 {
@@ -813,7 +860,7 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
     if (batch == NULL || batch->size < offsetof(kz_batch, cursor) + sizeof batch->cursor)
         return sink_fail(run, KZ_ERR_INVALID, "emitted a batch whose size is too small");
     guint entity = batch->entity;
-    if (entity < KZ_ENTITY_ACCOUNT || entity > KZ_ENTITY_SURVEY_ANSWER ||
+    if (entity < KZ_ENTITY_ACCOUNT || entity > KZ_ENTITY_ROW ||
         !(kz_instance_component(run->source)->vt.source.entities & KZ_ENTITY_MASK(entity)))
         return sink_fail(run, KZ_ERR_INVALID, "emitted entity %u, which it does not declare", entity);
     if (batch->count > 0 && (batch->records == NULL || batch->record_size < record_sizes[entity]))
@@ -823,31 +870,28 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
         (strlen(batch->cursor) > MAX_CURSOR_BYTES || !g_utf8_validate(batch->cursor, -1, NULL)))
         return sink_fail(run, KZ_ERR_INVALID, "emitted a cursor that is over %d bytes or not UTF-8", MAX_CURSOR_BYTES);
 
+    if (entity == KZ_ENTITY_ROW && (run->mapping == NULL || kz_mapping_count(run->mapping) == 0))
+        return sink_fail(run, KZ_ERR_INVALID,
+                         "emits rows, but the stack config gives no <map> saying which records they make");
+
     kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
     if (!exec(run, "BEGIN IMMEDIATE"))
         return KZ_ERR;
     gboolean ok = flush_rejects(run, counts);
     for (guint32 i = 0; ok && i < batch->count; i++) {
+        const void *src = (const char *)batch->records + (gsize)i * batch->record_size;
+        gsize n = MIN((gsize)batch->record_size, record_sizes[entity]);
+        if (entity == KZ_ENTITY_ROW) {
+            kz_row row;
+            memset(&row, 0, sizeof row);
+            memcpy(&row, src, n);
+            ok = store_row(run, &row, counts);
+            continue;
+        }
         any_record rec;
         memset(&rec, 0, sizeof rec);
-        memcpy(&rec, (const char *)batch->records + (gsize)i * batch->record_size,
-               MIN((gsize)batch->record_size, record_sizes[entity]));
-        const kz_origin *origin = NULL;
-        g_autofree char *reason = NULL;
-        outcome out = store_record(run, entity, &rec, &origin, &reason);
-        kz_sync_counts *c = &counts[entity];
-        c->read++;
-        switch (out) {
-        case OUT_INSERTED: c->inserted++; break;
-        case OUT_UPDATED: c->updated++; break;
-        case OUT_UNCHANGED: c->unchanged++; break;
-        case OUT_INVALID:
-            c->quarantined++;
-            ok = quarantine(run, entity, origin, reason);
-            continue;
-        case OUT_FAILED: ok = FALSE; continue;
-        }
-        ok = unquarantine(run, entity, origin);
+        memcpy(&rec, src, n);
+        ok = store_counted(run, entity, &rec, counts);
     }
     if (ok && batch->cursor != NULL) {
         sqlite3_stmt *st = run->st[ST_CURSOR_SET];
@@ -885,7 +929,7 @@ static int sink_reject(const kz_sink *sink, const kz_reject *r)
     if (r == NULL || r->size < offsetof(kz_reject, origin) + sizeof r->origin)
         return sink_fail(run, KZ_ERR_INVALID, "rejected a record with a reject struct that is too small");
     pending_reject *p = g_new0(pending_reject, 1);
-    p->entity = r->entity <= KZ_ENTITY_SURVEY_ANSWER ? r->entity : 0;
+    p->entity = r->entity <= KZ_ENTITY_ROW ? r->entity : 0;
     p->file = g_strdup(r->origin.file);
     p->raw = bounded_raw(r->origin.raw);
     p->reason = g_utf8_make_valid(r->reason != NULL ? r->reason : "rejected by the source", -1);
@@ -895,7 +939,8 @@ static int sink_reject(const kz_sink *sink, const kz_reject *r)
     return KZ_OK;
 }
 
-gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_sync_report *report, GError **error)
+gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mapping, kz_sync_report *report,
+                        GError **error)
 {
     const kz_component_info *comp = kz_instance_component(source);
     g_return_val_if_fail(comp->kind == KZ_COMPONENT_SOURCE, FALSE);
@@ -903,6 +948,7 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_sync_report *re
         .sink = {.size = sizeof(kz_sink), .emit = sink_emit, .reject = sink_reject, .batch_hint = 4096},
         .db = kz_store_db(store),
         .source = source,
+        .mapping = mapping,
         .instance = kz_instance_name(source),
         .report = report,
         .rejects = g_ptr_array_new_with_free_func((GDestroyNotify)pending_reject_free),

@@ -15,6 +15,7 @@
 
 #include "../instance.h"
 #include "../store/store.h"
+#include "mapping.h"
 
 #include <glib.h>
 
@@ -25,7 +26,10 @@ typedef struct kz_sync_counts {
     guint64 read, inserted, updated, unchanged, quarantined;
 } kz_sync_counts;
 
-#define KZ_SYNC_ENTITIES 7 /* index 0: rejects whose entity the source did not know */
+/* Index 0: rejects whose entity the source did not know; 1..6 the
+ * entities; 7 (KZ_ENTITY_ROW): rows the source could not read at all
+ * (read = quarantined there: a row that is read becomes entities). */
+#define KZ_SYNC_ENTITIES 8
 
 typedef struct kz_sync_report {
     kz_sync_counts entity[KZ_SYNC_ENTITIES]; /* indexed by enum kz_entity */
@@ -36,10 +40,13 @@ typedef struct kz_sync_report {
 void kz_sync_report_clear(kz_sync_report *report);
 
 /* Pulls `source` (an instance of a source component, created with
- * `store`) from its stored cursor and stores everything it emits.
+ * `store`) from its stored cursor and stores everything it emits. Rows
+ * (KZ_ENTITY_ROW) become records through `mapping` (NULL when the
+ * instance's config has no <map>: a source emitting rows then fails).
  * Returns FALSE with `error` set when the source or the store fails; the
  * batches committed before the failure stay stored, with their cursor. */
-gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_sync_report *report, GError **error);
+gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mapping, kz_sync_report *report,
+                        GError **error);
 
 /* "account", "contact", ... for enum kz_entity (index 0: "unknown"). */
 const char *kz_entity_name(guint entity);

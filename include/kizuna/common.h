@@ -42,9 +42,12 @@ extern "C" {
 #endif
 
 /* The ABI this header describes. A plugin records the values it was built
- * with in its descriptor; the host refuses any other major. */
+ * with in its descriptor; the host refuses any other major.
+ * History: 1.0 the first ABI. 1.1 adds the row entity (KZ_ENTITY_ROW,
+ * kz_field, kz_row in source.h) for sources whose layout the stack
+ * config maps; a 1.0 plugin loads and runs unchanged. */
 #define KZ_ABI_MAJOR 1
-#define KZ_ABI_MINOR 0
+#define KZ_ABI_MINOR 1
 
 /* Marks the one symbol a plugin exports. Plugins are built with hidden
  * visibility (the SDK does that), so nothing else leaks out of them. */

@@ -26,7 +26,15 @@ enum kz_entity {
     KZ_ENTITY_USAGE_EVENT = 3,
     KZ_ENTITY_TICKET = 4,
     KZ_ENTITY_SUBSCRIPTION = 5,
-    KZ_ENTITY_SURVEY_ANSWER = 6
+    KZ_ENTITY_SURVEY_ANSWER = 6,
+    /* Since 1.1: an untyped row of named text fields (kz_row), for sources
+     * that read files or feeds whose layout only the company knows (CSV,
+     * XML, JSON exports). The host turns each row into records of the
+     * entities named by the instance's <map> elements in the stack config,
+     * with the types, date formats and value maps given there, and
+     * quarantines what does not convert. A source emitting rows declares
+     * KZ_ENTITY_MASK(KZ_ENTITY_ROW) and never needs to know the mapping. */
+    KZ_ENTITY_ROW = 7
 };
 #define KZ_ENTITY_MASK(e) (1u << (e))
 
@@ -189,6 +197,25 @@ typedef struct kz_survey_answer {
     uint32_t reserved_;
     kz_origin origin;
 } kz_survey_answer;
+
+/* One named text field of a row (since 1.1). Frozen: it never grows. */
+typedef struct kz_field {
+    const char *name;  /* CSV: the header cell; XML: the path below the record element */
+    const char *value; /* the text as read (quotes and entities resolved); NULL = absent */
+    uint32_t line;     /* where the value starts, for quarantine messages; 0 = unknown */
+    uint32_t column;   /* CSV: 1-based field number; XML: column of the element */
+} kz_field;
+
+/* An untyped row (since 1.1): entity KZ_ENTITY_ROW. The field names of
+ * consecutive rows are usually the same pointers (a CSV header), which
+ * lets the host resolve its mapping once; nothing requires it. A name
+ * given twice in one row: the first one counts. */
+typedef struct kz_row {
+    const kz_field *fields;
+    uint32_t n_fields;
+    uint32_t reserved_;
+    kz_origin origin; /* origin.line: where the row starts; origin.raw: its text */
+} kz_row;
 
 /* A batch of records of one entity kind. `records` points at `count`
  * structs of the entity's type laid out `record_size` bytes apart
