@@ -20,8 +20,11 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#define MAX_RAW_BYTES    2048 /* of a quarantined record's raw text, kept */
-#define MAX_CURSOR_BYTES 4096
+#define SYNC_CACHE_KIB        262144 /* SQLite page cache during a sync: 256 MiB at most */
+#define SYNC_CHECKPOINT_PAGES 16384  /* WAL pages between checkpoints during a sync (64 MiB) */
+#define SYNC_BATCH_HINT       65536  /* records per batch (one transaction each) */
+#define MAX_RAW_BYTES         2048   /* of a quarantined record's raw text, kept */
+#define MAX_CURSOR_BYTES      4096
 
 static const char *const entity_names[KZ_SYNC_ENTITIES] = {"unknown", "account",      "contact",       "usage_event",
                                                            "ticket",  "subscription", "survey_answer", "row"};
@@ -173,8 +176,10 @@ typedef struct {
     const char *instance;
     sqlite3_stmt *st[ST_COUNT];
     kz_sync_report *report;
-    GError *error;      /* the first store failure: the pull is stopped */
-    GPtrArray *rejects; /* kz_reject copies (pending_reject*) waiting for the next transaction */
+    GError *error;        /* the first store failure: the pull is stopped */
+    GPtrArray *rejects;   /* kz_reject copies (pending_reject*) waiting for the next transaction */
+    GHashTable *accounts; /* account ids known to exist: saves a lookup per event; cleared on rollback */
+    gboolean quarantined; /* the quarantine may hold entries of this instance */
     gint64 now;
 } sync_run;
 
@@ -312,10 +317,21 @@ static gboolean check_traits(const kz_trait *traits, guint32 n, char **reason)
 
 /* The account an event, ticket... belongs to must exist (in the store or
  * earlier in this transaction). */
+#define MAX_CACHED_ACCOUNTS 1000000
+
+static void remember_account(sync_run *run, const char *id)
+{
+    if (g_hash_table_size(run->accounts) >= MAX_CACHED_ACCOUNTS)
+        g_hash_table_remove_all(run->accounts); /* bounded: start over */
+    g_hash_table_add(run->accounts, g_strdup(id));
+}
+
 static gboolean check_account(sync_run *run, const char *account_id, char **reason, gboolean *failed)
 {
     if (!check_text("account id", account_id, TRUE, reason))
         return FALSE;
+    if (g_hash_table_contains(run->accounts, account_id))
+        return TRUE;
     sqlite3_bind_text(run->st[ST_EXISTS_ACCOUNT], 1, account_id, -1, SQLITE_STATIC);
     int found = step_exists(run, run->st[ST_EXISTS_ACCOUNT]);
     if (found < 0) {
@@ -327,6 +343,7 @@ static gboolean check_account(sync_run *run, const char *account_id, char **reas
         *reason = g_strdup_printf("unknown account '%s'", shown);
         return FALSE;
     }
+    remember_account(run, account_id);
     return TRUE;
 }
 
@@ -474,7 +491,10 @@ static outcome store_account(sync_run *run, const kz_account *a, char **reason)
         int c = step_write(run, ts);
         changes = c < 0 ? -1 : changes + c;
     }
-    return upsert_outcome(existed, changes);
+    outcome out = upsert_outcome(existed, changes);
+    if (out != OUT_FAILED && !g_hash_table_contains(run->accounts, a->id))
+        remember_account(run, a->id);
+    return out;
 }
 
 static outcome store_contact(sync_run *run, const kz_contact *c, char **reason, gboolean *failed)
@@ -718,13 +738,14 @@ static gboolean quarantine(sync_run *run, guint entity, const kz_origin *o, cons
     bind_text(st, 6, raw);
     sqlite3_bind_text(st, 7, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, run->now);
+    run->quarantined = TRUE;
     return step_write(run, st) >= 0;
 }
 
 /* A record from this origin is stored now: its old quarantine entry goes. */
 static gboolean unquarantine(sync_run *run, guint entity, const kz_origin *o)
 {
-    if (o->file == NULL || o->line == 0)
+    if (!run->quarantined || o->file == NULL || o->line == 0)
         return TRUE;
     sqlite3_stmt *st = run->st[ST_UNQUARANTINE];
     sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
@@ -902,6 +923,7 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
     }
     if (!ok || !exec(run, "COMMIT")) {
         exec(run, "ROLLBACK");
+        g_hash_table_remove_all(run->accounts); /* some may have been rolled back */
         return KZ_ERR;
     }
     /* committed: only now do the counts and the cursor count */
@@ -945,13 +967,15 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     const kz_component_info *comp = kz_instance_component(source);
     g_return_val_if_fail(comp->kind == KZ_COMPONENT_SOURCE, FALSE);
     sync_run run = {
-        .sink = {.size = sizeof(kz_sink), .emit = sink_emit, .reject = sink_reject, .batch_hint = 4096},
+        .sink = {.size = sizeof(kz_sink), .emit = sink_emit, .reject = sink_reject, .batch_hint = SYNC_BATCH_HINT},
         .db = kz_store_db(store),
         .source = source,
         .mapping = mapping,
         .instance = kz_instance_name(source),
         .report = report,
         .rejects = g_ptr_array_new_with_free_func((GDestroyNotify)pending_reject_free),
+        .accounts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+        .quarantined = TRUE,
         .now = kz_host_now(),
     };
     gboolean ok = TRUE;
@@ -963,6 +987,24 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
         }
     g_autofree char *cursor = NULL;
     if (ok) {
+        /* a bulk load wants its indexes in memory: a bounded page cache,
+         * whatever the input's size */
+        exec(&run, "PRAGMA cache_size = -" G_STRINGIFY(SYNC_CACHE_KIB));
+        /* fewer, larger checkpoints: each copies a hot index page once,
+         * not once per few batches */
+        exec(&run, "PRAGMA wal_autocheckpoint = " G_STRINGIFY(SYNC_CHECKPOINT_PAGES));
+        /* the sync checks every reference itself (check_account, with its
+         * cache) before it writes; SQLite's own check would look each
+         * account up a second time per event */
+        exec(&run, "PRAGMA foreign_keys = OFF");
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(run.db, "SELECT EXISTS (SELECT 1 FROM quarantine WHERE instance = ?1)", -1, &q, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_text(q, 1, run.instance, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW)
+                run.quarantined = sqlite3_column_int(q, 0) != 0;
+        }
+        sqlite3_finalize(q);
         sqlite3_bind_text(run.st[ST_CURSOR_GET], 1, run.instance, -1, SQLITE_STATIC);
         if (sqlite3_step(run.st[ST_CURSOR_GET]) == SQLITE_ROW)
             cursor = g_strdup((const char *)sqlite3_column_text(run.st[ST_CURSOR_GET], 0));
@@ -991,7 +1033,10 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(run.st[i]);
+    exec(&run, "PRAGMA foreign_keys = ON");
+    exec(&run, "PRAGMA wal_autocheckpoint = 1000");
     g_ptr_array_unref(run.rejects);
+    g_hash_table_unref(run.accounts);
     g_clear_error(&run.error);
     return ok;
 }
