@@ -28,6 +28,8 @@ int kz_cmd_plugin(int argc, char **argv);
 int kz_cmd_check(int argc, char **argv);
 int kz_cmd_sync(int argc, char **argv);
 int kz_cmd_quarantine(int argc, char **argv);
+int kz_cmd_accounts(int argc, char **argv);
+int kz_cmd_account(int argc, char **argv);
 
 /* The stack config the global options name, or NULL when there is none. */
 const char *kz_cli_config_path(void);

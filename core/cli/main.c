@@ -21,6 +21,8 @@ static const kz_command commands[] = {
     {"check", "Validate the stack config and the plugins it uses", kz_cmd_check},
     {"sync", "Pull every source of the stack into the store", kz_cmd_sync},
     {"quarantine", "List the input records sync rejected, and why", kz_cmd_quarantine},
+    {"accounts", "List accounts (--where EXPR filters; --json, --csv)", kz_cmd_accounts},
+    {"account", "account ID: one account with its traits, contacts and latest activity", kz_cmd_account},
 };
 
 static char *opt_config;

@@ -290,3 +290,39 @@ gboolean kz_store_integrity_check(kz_store *store, GError **error)
     sqlite3_finalize(st);
     return ok;
 }
+
+sqlite3 *kz_store_open_readonly(const char *path, GError **error)
+{
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "%s: no store there yet (kizuna sync creates it)", path);
+        return NULL;
+    }
+    sqlite3 *db = NULL;
+    kz_store view = {.path = (char *)path}; /* the bare connection, for fail() and user_version() */
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    view.db = db;
+    if (rc != SQLITE_OK) {
+        fail(&view, error, "cannot open");
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
+    int version = user_version(&view), latest = kz_store_schema_latest();
+    if (version < 0) {
+        fail(&view, error, "cannot read the schema version");
+    } else if (version > latest) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_VERSION,
+                    "%s: the store has schema version %d, written by a newer Kizuna; this binary knows up to %d. "
+                    "Upgrade kizuna to read it",
+                    path, version, latest);
+    } else if (version < latest) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_VERSION,
+                    "%s: the store has schema version %d and this binary reads %d; run kizuna sync to upgrade it", path,
+                    version, latest);
+    } else {
+        return db;
+    }
+    sqlite3_close_v2(db);
+    return NULL;
+}

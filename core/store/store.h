@@ -40,6 +40,13 @@ int kz_store_state_delete(kz_store *store, const char *instance, const char *key
 /* Runs PRAGMA integrity_check; TRUE when the answer is "ok". */
 gboolean kz_store_integrity_check(kz_store *store, GError **error);
 
+/* Opens the store at `path` for reading only (SQLITE_OPEN_READONLY): it is
+ * never created or migrated. Fails when there is no file, or when its
+ * schema version is not the one this binary writes (KZ_ERROR_VERSION). For
+ * commands that only read, such as `kizuna accounts`; the caller closes
+ * the connection with sqlite3_close(). */
+sqlite3 *kz_store_open_readonly(const char *path, GError **error);
+
 G_END_DECLS
 
 #endif
