@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Loads the config named on the command line, its registry and its store;
  * prints the problems and returns FALSE when it cannot. */
@@ -32,6 +33,33 @@ static gboolean load_stack(kz_config **cfg, kz_registry **reg, kz_store **store)
     if (*store == NULL)
         fprintf(stderr, "kizuna: %s\n", err->message);
     return *store != NULL;
+}
+
+/* The progress line of a sync on a terminal: rewritten in place at most
+ * five times a second, erased when the source is done. */
+typedef struct {
+    const char *name;
+    gint64 started_us, shown_us;
+    gboolean shown;
+} progress;
+
+static void show_progress(const kz_sync_report *r, gpointer data)
+{
+    progress *p = data;
+    gint64 now = g_get_monotonic_time();
+    if (now - p->shown_us < G_USEC_PER_SEC / 5)
+        return;
+    p->shown_us = now;
+    p->shown = TRUE;
+    guint64 read = 0, quarantined = 0;
+    for (guint e = 0; e < KZ_SYNC_ENTITIES; e++) {
+        read += r->entity[e].read;
+        quarantined += r->entity[e].quarantined;
+    }
+    double secs = (double)(now - p->started_us) / G_USEC_PER_SEC;
+    fprintf(stderr, "\r\033[K%s: %" G_GUINT64_FORMAT " records read, %" G_GUINT64_FORMAT " quarantined (%.0f/s)",
+            p->name, read, quarantined, secs > 0 ? (double)read / secs : 0.0);
+    fflush(stderr);
 }
 
 static void counts_json(JsonBuilder *b, const kz_sync_counts *c)
@@ -83,8 +111,15 @@ int kz_cmd_sync(int argc, char **argv)
         g_autoptr(kz_mapping) mapping = kz_mapping_compile(cfg, ci, errors);
         kz_instance *inst = mapping != NULL ? kz_stack_create_instance(cfg, reg, ci, store, errors) : NULL;
         kz_sync_report report = {0};
+        progress prog = {ci->name, g_get_monotonic_time(), g_get_monotonic_time(), FALSE};
+        if (!json && isatty(STDERR_FILENO)) {
+            report.on_batch = show_progress;
+            report.on_batch_data = &prog;
+        }
         g_autoptr(GError) serr = NULL;
         gboolean ok = inst != NULL && kz_sync_source(store, inst, mapping, &report, &serr);
+        if (prog.shown)
+            fputs("\r\033[K", stderr);
         kz_instance_destroy(inst);
         for (guint j = 0; j < errors->len; j++)
             fprintf(stderr, "%s\n", (char *)errors->pdata[j]);

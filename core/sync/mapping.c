@@ -565,19 +565,21 @@ kz_mapping *kz_mapping_compile(const kz_config *cfg, const kz_config_instance *i
             add_preset(cfg, m, cm->preset, cm->line, errors);
         if (cm->when != NULL)
             set_when(m, cm->when);
+        guint map_errors = errors->len;
         for (guint j = 0; j < cm->rules->len; j++) {
             rule *r = compile_rule(cfg, m->def, cm->rules->pdata[j], NULL, errors);
             if (r != NULL)
                 add_rule(m, r);
         }
-        for (const char *const *req = m->def->required; *req != NULL; req++) {
+        /* what is required: only once the rules themselves are right */
+        for (const char *const *req = m->def->required; errors->len == map_errors && *req != NULL; req++) {
             g_auto(GStrv) alts = g_strsplit(*req, "|", -1);
             gboolean ok = FALSE;
             for (char **a = alts; *a != NULL && !ok; a++)
                 ok = fills(m, *a);
             if (!ok)
-                add_error(errors, cfg, cm->line, "<map entity=\"%s\">: nothing fills %s, which a %s needs", cm->entity,
-                          *req, cm->entity);
+                add_error(errors, cfg, cm->line, "<map entity=\"%s\">: nothing fills %s (required)", cm->entity,
+                          *req);
         }
     }
     if (errors->len > before) {

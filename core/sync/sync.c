@@ -37,7 +37,8 @@ const char *kz_entity_name(guint entity)
 void kz_sync_report_clear(kz_sync_report *report)
 {
     g_clear_pointer(&report->cursor, g_free);
-    memset(report, 0, sizeof *report);
+    memset(report->entity, 0, sizeof report->entity);
+    report->batches = 0;
 }
 
 enum {
@@ -940,6 +941,8 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
         g_free(run->report->cursor);
         run->report->cursor = g_strdup(batch->cursor);
     }
+    if (run->report->on_batch != NULL)
+        run->report->on_batch(run->report, run->report->on_batch_data);
     return KZ_OK;
 }
 

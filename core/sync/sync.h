@@ -31,11 +31,16 @@ typedef struct kz_sync_counts {
  * (read = quarantined there: a row that is read becomes entities). */
 #define KZ_SYNC_ENTITIES 8
 
-typedef struct kz_sync_report {
+typedef struct kz_sync_report kz_sync_report;
+struct kz_sync_report {
     kz_sync_counts entity[KZ_SYNC_ENTITIES]; /* indexed by enum kz_entity */
     guint64 batches;
     char *cursor; /* the cursor stored at the end, or NULL */
-} kz_sync_report;
+    /* Set by the caller (may be NULL): called after each committed batch,
+     * e.g. for a progress line. */
+    void (*on_batch)(const kz_sync_report *report, gpointer data);
+    gpointer on_batch_data;
+};
 
 void kz_sync_report_clear(kz_sync_report *report);
 
