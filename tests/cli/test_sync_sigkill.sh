@@ -2,9 +2,11 @@
 # `kizuna sync` killed with SIGKILL at random points, 20 times, then run to
 # the end: the store holds exactly what one clean run stores — same rows,
 # same quarantine, no duplicates — and passes PRAGMA integrity_check.
+# Twice: with the generating test source, and with the csv source reading
+# a large events file (with bad rows) through a <map>.
 . "$(dirname "$0")/lib.sh"
 
-stack() { # stack FILE DB
+gen_stack() { # gen_stack FILE DB
   cat >"$1" <<XML
 <kizuna version="1">
   <store path="$2"/>
@@ -20,43 +22,80 @@ stack() { # stack FILE DB
 </kizuna>
 XML
 }
-stack "$WORK/clean.xml" "$WORK/clean.db"
-stack "$WORK/killed.xml" "$WORK/killed.db"
+
+# a large events file: 400,000 events (about 28 MB), 1 in 1000 for an unknown account
+awk 'BEGIN { print "id,name"; for (a = 0; a < 2000; a++) printf "acc-%d,Account %d\n", a, a }' >"$WORK/accounts.csv"
+awk 'BEGIN { srand(7); print "event_id,time,account_id,event,quantity";
+  for (i = 0; i < 400000; i++) {
+    a = (i % 1000 == 999) ? "acc-missing" : "acc-" int(rand() * 2000)
+    printf "ev-%09d,2026-%02d-%02dT%02d:%02d:%02dZ,%s,feature.%d,%.1f\n", i, 1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7) % 60, a, i % 30, (i % 100) / 4
+  } }' >"$WORK/events.csv"
+csv_stack() { # csv_stack FILE DB
+  cat >"$1" <<XML
+<kizuna version="1">
+  <store path="$2"/>
+  <sources>
+    <source name="crm" component="csv">
+      <param name="path">$WORK/accounts.csv</param>
+      <map entity="account"><field name="id" from="id"/><field name="name" from="name"/></map>
+    </source>
+    <source name="usage" component="csv">
+      <param name="path">$WORK/events.csv</param>
+      <map entity="usage_event">
+        <field name="id" from="event_id"/><field name="time" from="time"/><field name="account_id" from="account_id"/>
+        <field name="name" from="event"/><field name="quantity" from="quantity"/>
+      </map>
+    </source>
+  </sources>
+</kizuna>
+XML
+}
+
+kill_test() { # kill_test STACK_WRITER
+  rm -f "$WORK"/clean.db* "$WORK"/killed.db*
+  "$1" "$WORK/clean.xml" "$WORK/clean.db"
+  "$1" "$WORK/killed.xml" "$WORK/killed.db"
+
+  start=$(date +%s%N)
+  run 0 "$KIZUNA" --config "$WORK/clean.xml" sync
+  clean_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  [ "$clean_ms" -gt 0 ] || clean_ms=1
+
+  kills=0
+  for i in $(seq 1 20); do
+    "$KIZUNA" --config "$WORK/killed.xml" sync >/dev/null 2>&1 &
+    pid=$!
+    # a random point early in a run (a resumed run has less left to do)
+    delay_ms=$(( 20 + (RANDOM * 32768 + RANDOM) % (clean_ms / 3 + 1) ))
+    sleep "$(awk -v ms="$delay_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+    wait "$pid" 2>/dev/null || true
+    # what is stored at any kill point is consistent
+    equals "$(sqlite3 "$WORK/killed.db" 'PRAGMA integrity_check')" "ok" "integrity after kill $i"
+    # start the next round from the beginning half the time, so kills land all over the file
+    if [ $((RANDOM % 2)) -eq 0 ]; then sqlite3 "$WORK/killed.db" "DELETE FROM source_cursors"; fi
+  done
+  echo "killed $kills of 20 runs mid-way (a whole run takes ${clean_ms} ms)"
+  [ "$kills" -ge 10 ] || fail "only $kills runs were still going when killed: the kill points are not inside the sync"
+
+  run 0 "$KIZUNA" --config "$WORK/killed.xml" sync
+  equals "$(summary "$WORK/killed.db")" "$(summary "$WORK/clean.db")" "store after 20 kills vs a clean run"
+  equals "$(sqlite3 "$WORK/killed.db" 'PRAGMA integrity_check')" "ok" "integrity"
+  # and once more: nothing new, nothing changed
+  run 0 "$KIZUNA" --config "$WORK/killed.xml" sync
+  contains "$WORK/out" "nothing new"
+  equals "$(summary "$WORK/killed.db")" "$(summary "$WORK/clean.db")" "after a further sync"
+}
 
 summary() { # the store's content, as one comparable text
   sqlite3 "$1" "SELECT 'accounts', count(*), sum(arr_minor) FROM accounts;
                 SELECT 'events', count(*), count(DISTINCT key), sum(quantity), sum(time_us % 1000003) FROM usage_events;
                 SELECT 'quarantine', count(*), count(DISTINCT file || ':' || line || ':' || entity) FROM quarantine;
-                SELECT 'cursor', cursor FROM source_cursors;"
+                SELECT 'cursor', instance, cursor FROM source_cursors ORDER BY instance;"
 }
 
-start=$(date +%s%N)
-run 0 "$KIZUNA" --config "$WORK/clean.xml" sync
-clean_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$clean_ms" -gt 0 ] || clean_ms=1
-
-kills=0
-for i in $(seq 1 20); do
-  "$KIZUNA" --config "$WORK/killed.xml" sync >/dev/null 2>&1 &
-  pid=$!
-    # a random point early in a run (a resumed run has less left to do)
-  delay_ms=$(( 20 + (RANDOM * 32768 + RANDOM) % (clean_ms / 3 + 1) ))
-  sleep "$(awk -v ms="$delay_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
-  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
-  wait "$pid" 2>/dev/null || true
-  # what is stored at any kill point is consistent
-  equals "$(sqlite3 "$WORK/killed.db" 'PRAGMA integrity_check')" "ok" "integrity after kill $i"
-  # start the next round from the beginning half the time, so kills land all over the file
-  if [ $((RANDOM % 2)) -eq 0 ]; then sqlite3 "$WORK/killed.db" "DELETE FROM source_cursors"; fi
-done
-echo "killed $kills of 20 runs mid-way (a whole run takes ${clean_ms} ms)"
-[ "$kills" -ge 10 ] || fail "only $kills runs were still going when killed: the kill points are not inside the sync"
-
-run 0 "$KIZUNA" --config "$WORK/killed.xml" sync
-equals "$(summary "$WORK/killed.db")" "$(summary "$WORK/clean.db")" "store after 20 kills vs a clean run"
-equals "$(sqlite3 "$WORK/killed.db" 'PRAGMA integrity_check')" "ok" "integrity"
-# and once more: nothing new, nothing changed
-run 0 "$KIZUNA" --config "$WORK/killed.xml" sync
-contains "$WORK/out" "nothing new"
-equals "$(summary "$WORK/killed.db")" "$(summary "$WORK/clean.db")" "after a further sync"
+kill_test gen_stack
+kill_test csv_stack
+equals "$(sqlite3 "$WORK/killed.db" 'SELECT count(*) FROM usage_events')" "399600" "csv events stored"
+equals "$(sqlite3 "$WORK/killed.db" 'SELECT count(*) FROM quarantine')" "400" "csv events quarantined"
 echo "ok"
