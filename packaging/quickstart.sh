@@ -18,3 +18,9 @@ echo "== kizuna plugins (the bundled plugins)"
 "$kz" --config build/sample/kizuna.xml plugins
 echo "== kizuna check (the sample stack)"
 "$kz" --config build/sample/kizuna.xml check
+echo "== kizuna sync (CRM and usage CSV, helpdesk XML -> the SQLite store)"
+"$kz" --config build/sample/kizuna.xml sync
+echo "== kizuna quarantine (the rows sync could not take, and why)"
+"$kz" --config build/sample/kizuna.xml quarantine
+echo "== kizuna accounts --where \"segment = 'enterprise'\""
+"$kz" --config build/sample/kizuna.xml accounts --where "segment = 'enterprise'"
