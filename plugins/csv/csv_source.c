@@ -471,7 +471,16 @@ static int emit_batch(csv_source *s, const kz_sink *sink)
     return rc;
 }
 
-/* Reads the header record into s->names. */
+static void free_names(csv_source *s)
+{
+    for (uint32_t i = 0; i < s->n_names; i++)
+        free(s->names[i]);
+    free(s->names);
+    s->names = NULL;
+    s->n_names = 0;
+}
+
+/* Reads the header record into s->names (a pull reads it afresh). */
 static int read_header(csv_source *s)
 {
     /* a UTF-8 byte order mark (Excel, Salesforce) is not part of the first name */
@@ -490,6 +499,7 @@ static int read_header(csv_source *s)
         free(r.bad);
         return KZ_ERR_INVALID;
     }
+    free_names(s);
     s->n_names = (uint32_t)(s->n_pf - r.first_pf);
     s->names = calloc(s->n_names, sizeof *s->names);
     for (uint32_t i = 0; s->names != NULL && i < s->n_names; i++) {
@@ -650,14 +660,6 @@ static int csv_pull(void *self, const char *cursor, const kz_sink *sink)
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
-static void free_names(csv_source *s)
-{
-    for (uint32_t i = 0; i < s->n_names; i++)
-        free(s->names[i]);
-    free(s->names);
-    s->names = NULL;
-    s->n_names = 0;
-}
 
 static void csv_destroy(void *self)
 {
