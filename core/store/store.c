@@ -182,7 +182,7 @@ kz_store *kz_store_open(const char *path, GError **error)
     sqlite3_busy_timeout(store->db, 5000);
     sqlite3_extended_result_codes(store->db, 1);
     if (!exec(store, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", error) ||
-        !migrate(store, error)) {
+        !migrate(store, error) || !exec(store, KZ_STORE_EVENTS_INDEX_SQL, error)) {
         kz_store_close(store);
         return NULL;
     }

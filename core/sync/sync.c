@@ -23,6 +23,7 @@
 #define SYNC_CACHE_KIB        262144 /* SQLite page cache during a sync: 256 MiB at most */
 #define SYNC_CHECKPOINT_PAGES 16384  /* WAL pages between checkpoints during a sync (64 MiB) */
 #define SYNC_BATCH_HINT       65536  /* records per batch (one transaction each) */
+#define SYNC_BULK_MIN         50000  /* events in a first batch that make an initial load */
 #define MAX_RAW_BYTES         2048   /* of a quarantined record's raw text, kept */
 #define MAX_CURSOR_BYTES      4096
 
@@ -177,10 +178,13 @@ typedef struct {
     const char *instance;
     sqlite3_stmt *st[ST_COUNT];
     kz_sync_report *report;
-    GError *error;        /* the first store failure: the pull is stopped */
-    GPtrArray *rejects;   /* kz_reject copies (pending_reject*) waiting for the next transaction */
-    GHashTable *accounts; /* account ids known to exist: saves a lookup per event; cleared on rollback */
-    gboolean quarantined; /* the quarantine may hold entries of this instance */
+    GError *error;            /* the first store failure: the pull is stopped */
+    GPtrArray *rejects;       /* kz_reject copies (pending_reject*) waiting for the next transaction */
+    GHashTable *accounts;     /* account ids known to exist: saves a lookup per event; cleared on rollback */
+    guint32 batch_records;    /* records (or rows) in the batch being stored */
+    gboolean bulk_checked;    /* the initial-load question was asked */
+    gboolean events_deferred; /* the events index was dropped for an initial load: build it at the end */
+    gboolean quarantined;     /* the quarantine may hold entries of this instance */
     gint64 now;
 } sync_run;
 
@@ -521,8 +525,32 @@ static outcome store_contact(sync_run *run, const kz_contact *c, char **reason, 
     return upsert_outcome(existed, step_write(run, st));
 }
 
+/* An initial load of many events (an empty table, a big first batch)
+ * goes faster without the (account, time) index, which is then built once
+ * by sorting instead of by a random insert per event. Dropped inside the
+ * batch's transaction: a rollback restores it; kz_store_open() re-creates
+ * it if the process dies before the end of the sync. */
+static void maybe_defer_events_index(sync_run *run)
+{
+    run->bulk_checked = TRUE;
+    if (run->batch_records < SYNC_BULK_MIN)
+        return;
+    sqlite3_stmt *q = NULL;
+    gboolean empty = FALSE;
+    if (sqlite3_prepare_v2(run->db, "SELECT NOT EXISTS (SELECT 1 FROM usage_events)", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        empty = sqlite3_column_int(q, 0) != 0;
+    sqlite3_finalize(q);
+    if (empty && exec(run, "DROP INDEX IF EXISTS " KZ_STORE_EVENTS_INDEX)) {
+        g_debug("sync %s: initial load of usage events, building their index at the end", run->instance);
+        run->events_deferred = TRUE;
+    }
+}
+
 static outcome store_event(sync_run *run, const kz_usage_event *e, char **reason, gboolean *failed)
 {
+    if (!run->bulk_checked)
+        maybe_defer_events_index(run);
     if (!check_text("event id", e->id, FALSE, reason) || !check_text("user id", e->user_id, FALSE, reason) ||
         !check_text("event name", e->name, TRUE, reason) || !check_text("product", e->product, FALSE, reason) ||
         !check_traits(e->traits, e->n_traits, reason) || !check_account(run, e->account_id, reason, failed))
@@ -899,6 +927,7 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
     kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
     if (!exec(run, "BEGIN IMMEDIATE"))
         return KZ_ERR;
+    run->batch_records = batch->count;
     gboolean ok = flush_rejects(run, counts);
     for (guint32 i = 0; ok && i < batch->count; i++) {
         const void *src = (const char *)batch->records + (gsize)i * batch->record_size;
@@ -1033,6 +1062,16 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
         } else if (rc != KZ_OK) {
             ok = kz_instance_fail(source, rc, "pull", error);
         }
+    }
+    if (run.events_deferred) { /* after a failure too: the index must not stay missing */
+        GError *saved = g_steal_pointer(&run.error);
+        exec(&run, "PRAGMA threads = 2");
+        if (!exec(&run, KZ_STORE_EVENTS_INDEX_SQL) && ok) {
+            g_propagate_error(error, g_steal_pointer(&run.error));
+            ok = FALSE;
+        }
+        g_clear_error(&run.error);
+        run.error = saved;
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(run.st[i]);
