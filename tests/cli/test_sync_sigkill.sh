@@ -91,11 +91,15 @@ summary() { # the store's content, as one comparable text
   sqlite3 "$1" "SELECT 'accounts', count(*), sum(arr_minor) FROM accounts;
                 SELECT 'events', count(*), count(DISTINCT key), sum(quantity), sum(time_us % 1000003) FROM usage_events;
                 SELECT 'quarantine', count(*), count(DISTINCT file || ':' || line || ':' || entity) FROM quarantine;
-                SELECT 'cursor', instance, cursor FROM source_cursors ORDER BY instance;"
+                SELECT 'cursor', instance, cursor FROM source_cursors ORDER BY instance;
+                SELECT 'index', name FROM sqlite_master WHERE name = 'usage_events_by_account';"
 }
 
 kill_test gen_stack
 kill_test csv_stack
 equals "$(sqlite3 "$WORK/killed.db" 'SELECT count(*) FROM usage_events')" "399600" "csv events stored"
 equals "$(sqlite3 "$WORK/killed.db" 'SELECT count(*) FROM quarantine')" "400" "csv events quarantined"
+# the initial load dropped the events index and built it at the end; killed runs too
+equals "$(sqlite3 "$WORK/killed.db" "SELECT count(*) FROM sqlite_master WHERE name = 'usage_events_by_account'")" "1" \
+  "events index after the kills"
 echo "ok"
