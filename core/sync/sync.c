@@ -1044,6 +1044,8 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
         g_debug("sync %s from cursor %s", run.instance, cursor != NULL ? cursor : "(start)");
         kz_instance_begin_call(source);
         int rc = comp->vt.source.pull(kz_instance_self(source), cursor, &run.sink);
+        if (report->cursor == NULL && cursor != NULL) /* nothing new: the stored cursor still holds */
+            report->cursor = g_strdup(cursor);
         /* rejects after the last batch are stored too, even after a failure */
         if (run.error == NULL && run.rejects->len > 0) {
             kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};

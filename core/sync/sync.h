@@ -35,7 +35,7 @@ typedef struct kz_sync_report kz_sync_report;
 struct kz_sync_report {
     kz_sync_counts entity[KZ_SYNC_ENTITIES]; /* indexed by enum kz_entity */
     guint64 batches;
-    char *cursor; /* the cursor stored at the end, or NULL */
+    char *cursor; /* the cursor stored at the end (also when nothing was new), or NULL */
     /* Set by the caller (may be NULL): called after each committed batch,
      * e.g. for a progress line. */
     void (*on_batch)(const kz_sync_report *report, gpointer data);
