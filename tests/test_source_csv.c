@@ -13,15 +13,21 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 
-static kz_instance *csv_instance_with(const kz_registry *reg, const char *path, const char *delimiter,
-                                      const char *max_row, GError **error)
+static kz_instance *csv_instance_full(const kz_registry *reg, const char *path, const char *delimiter,
+                                      const char *max_row, const char *header, GError **error)
 {
     GHashTable *params = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
     put_param(params, KZ_PARAM_PATH, "path", path);
     put_param(params, KZ_PARAM_STRING, "delimiter", delimiter != NULL ? delimiter : ",");
-    put_param(params, KZ_PARAM_BOOL, "header", "true");
+    put_param(params, KZ_PARAM_BOOL, "header", header);
     put_param(params, KZ_PARAM_INT, "max_row_bytes", max_row != NULL ? max_row : "1048576");
     return kz_instance_create(kz_registry_find_component(reg, "csv"), "csv", params, NULL, error);
+}
+
+static kz_instance *csv_instance_with(const kz_registry *reg, const char *path, const char *delimiter,
+                                      const char *max_row, GError **error)
+{
+    return csv_instance_full(reg, path, delimiter, max_row, "true", error);
 }
 
 static kz_instance *csv_instance(const kz_registry *reg, const char *path)
@@ -148,6 +154,29 @@ static void test_bom_cr_blank_lines(fixture *f, gconstpointer data)
     g_assert_cmpuint(row_at(rec, 2)->line, ==, 6);
     g_assert_cmpuint(field(row_at(rec, 2), "Account Name")->column, ==, 2);
     g_assert_cmpstr(row_at(rec, 2)->raw, ==, "a3,Gamma");
+}
+
+static void test_no_header(fixture *f, gconstpointer data)
+{
+    (void)data;
+    /* without a header, columns are named 1, 2, ...; the BOM is still not data */
+    g_autofree char *path = kz_test_write(f->dir, "h.csv",
+                                          "\xef\xbb\xbf"
+                                          "a1,Alpha\na2,Beta\n");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(kz_instance) inst = csv_instance_full(f->reg, path, NULL, NULL, "false", &err);
+    g_assert_no_error(err);
+    g_autoptr(recorder) rec = recorder_new(10);
+    g_assert_cmpint(pull(inst, NULL, rec, NULL), ==, KZ_OK);
+    g_assert_cmpuint(rec->rows->len, ==, 2);
+    g_assert_cmpstr(value(row_at(rec, 0), "1"), ==, "a1");
+    g_assert_cmpstr(value(row_at(rec, 0), "2"), ==, "Alpha");
+    g_assert_cmpuint(row_at(rec, 0)->line, ==, 1);
+    g_assert_cmpstr(value(row_at(rec, 1), "1"), ==, "a2");
+    /* and the cursor holds: nothing new on a second pull */
+    g_autoptr(recorder) again = recorder_new(10);
+    g_assert_cmpint(pull(inst, last_cursor(rec), again, NULL), ==, KZ_OK);
+    g_assert_cmpuint(again->rows->len, ==, 0);
 }
 
 static void test_broken_rows(fixture *f, gconstpointer data)
@@ -313,6 +342,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/csv/spectrum/defect-is-upstream", test_spectrum_defect_is_upstream);
     g_test_add("/csv/bom-cr-blank-lines", fixture, NULL, setup, test_bom_cr_blank_lines, teardown);
+    g_test_add("/csv/no-header", fixture, NULL, setup, test_no_header, teardown);
     g_test_add("/csv/broken-rows", fixture, NULL, setup, test_broken_rows, teardown);
     g_test_add("/csv/max-row-bytes-delimiter", fixture, NULL, setup, test_max_row_bytes_and_delimiter, teardown);
     g_test_add("/csv/empty-or-missing-file", fixture, NULL, setup, test_empty_file_fails, teardown);

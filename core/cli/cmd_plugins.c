@@ -5,6 +5,8 @@
  */
 #include "cli.h"
 
+#include "../sync/sync.h"
+
 #include "../config.h"
 #include "../loader.h"
 #include "../params.h"
@@ -30,9 +32,6 @@ static const char *tier_name(guint32 tier)
     return tier < G_N_ELEMENTS(names) ? names[tier] : "unknown";
 }
 
-static const char *const entity_names[] = {NULL,     "account",      "contact",      "usage_event",
-                                           "ticket", "subscription", "survey_answer"};
-
 static JsonNode *component_json(const kz_component_info *c)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
@@ -47,9 +46,9 @@ static JsonNode *component_json(const kz_component_info *c)
     case KZ_COMPONENT_SOURCE:
         json_builder_set_member_name(b, "entities");
         json_builder_begin_array(b);
-        for (guint e = KZ_ENTITY_ACCOUNT; e <= KZ_ENTITY_SURVEY_ANSWER; e++)
+        for (guint e = KZ_ENTITY_ACCOUNT; e <= KZ_ENTITY_ROW; e++)
             if (c->vt.source.entities & KZ_ENTITY_MASK(e))
-                json_builder_add_string_value(b, entity_names[e]);
+                json_builder_add_string_value(b, kz_entity_name(e));
         json_builder_end_array(b);
         break;
     case KZ_COMPONENT_SCORER:

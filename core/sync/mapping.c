@@ -10,6 +10,8 @@
 #define _GNU_SOURCE /* strptime, timegm */
 #include "mapping.h"
 
+#include "../values.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -578,8 +580,7 @@ kz_mapping *kz_mapping_compile(const kz_config *cfg, const kz_config_instance *i
             for (char **a = alts; *a != NULL && !ok; a++)
                 ok = fills(m, *a);
             if (!ok)
-                add_error(errors, cfg, cm->line, "<map entity=\"%s\">: nothing fills %s (required)", cm->entity,
-                          *req);
+                add_error(errors, cfg, cm->line, "<map entity=\"%s\">: nothing fills %s (required)", cm->entity, *req);
         }
     }
     if (errors->len > before) {
@@ -701,23 +702,6 @@ static gboolean parse_bool(const char *s, gint32 *out)
         }
     }
     return FALSE;
-}
-
-/* Digits after the decimal point in a currency's minor unit (ISO 4217). */
-static int minor_digits(const char *currency)
-{
-    static const char *const zero[] = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
-                                       "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"};
-    static const char *const three[] = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
-    if (currency == NULL)
-        return 2;
-    for (gsize i = 0; i < G_N_ELEMENTS(zero); i++)
-        if (strcmp(currency, zero[i]) == 0)
-            return 0;
-    for (gsize i = 0; i < G_N_ELEMENTS(three); i++)
-        if (strcmp(currency, three[i]) == 0)
-            return 3;
-    return 2;
 }
 
 /* "1234.5" in a 2-digit currency -> 123450. No thousands separators, no
@@ -1056,7 +1040,7 @@ static gboolean convert_value(kz_mapping *m, const rule *r, const char *value, v
         return FALSE;
     case T_MONEY: {
         const char *currency = AT(rec, f->aux_off, const char *);
-        if (parse_money(value, minor_digits(currency), &AT(rec, f->off, gint64), why))
+        if (parse_money(value, kz_currency_digits(currency), &AT(rec, f->off, gint64), why))
             return TRUE;
         if (*why == NULL)
             *why = g_strdup("is not an amount such as 1234.50");

@@ -20,11 +20,12 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#define SYNC_CACHE_KIB        262144 /* SQLite page cache during a sync: 256 MiB at most */
-#define SYNC_CHECKPOINT_PAGES 16384  /* WAL pages between checkpoints during a sync (64 MiB) */
-#define SYNC_BATCH_HINT       65536  /* records per batch (one transaction each) */
-#define SYNC_BULK_MIN         50000  /* events in a first batch that make an initial load */
-#define MAX_RAW_BYTES         2048   /* of a quarantined record's raw text, kept */
+#define SYNC_CACHE_KIB        65536 /* SQLite page cache during a sync: 64 MiB at most */
+#define SYNC_CHECKPOINT_PAGES 16384 /* WAL pages between checkpoints during a sync (64 MiB) */
+#define SYNC_BATCH_HINT       65536 /* records per batch (one transaction each) */
+#define SYNC_SORT_CACHE_KIB   16384 /* page cache while the deferred index is built */
+#define SYNC_BULK_MIN         50000 /* events in a first batch that make an initial load */
+#define MAX_RAW_BYTES         2048  /* of a quarantined record's raw text, kept */
 #define MAX_CURSOR_BYTES      4096
 
 static const char *const entity_names[KZ_SYNC_ENTITIES] = {"unknown", "account",      "contact",       "usage_event",
@@ -867,6 +868,9 @@ static gboolean store_row(sync_run *run, const kz_row *row, kz_sync_counts *coun
         return quarantine(run, KZ_ENTITY_ROW, &row->origin, "the source emitted a malformed row");
     }
     kz_mapping_begin_row(run->mapping, row);
+    /* the row is readable now: an entry from when it was not goes */
+    if (!unquarantine(run, KZ_ENTITY_ROW, &row->origin))
+        return FALSE;
     for (guint m = 0; m < kz_mapping_count(run->mapping); m++) {
         guint entity = kz_mapping_entity(run->mapping, m);
         if (!kz_mapping_applies(run->mapping, m, row))
@@ -1067,7 +1071,10 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     }
     if (run.events_deferred) { /* after a failure too: the index must not stay missing */
         GError *saved = g_steal_pointer(&run.error);
+        /* sorting in small runs that stay in the CPU's caches, on two
+         * threads, is faster than in a few big ones, and keeps memory flat */
         exec(&run, "PRAGMA threads = 2");
+        exec(&run, "PRAGMA cache_size = -" G_STRINGIFY(SYNC_SORT_CACHE_KIB));
         if (!exec(&run, KZ_STORE_EVENTS_INDEX_SQL) && ok) {
             g_propagate_error(error, g_steal_pointer(&run.error));
             ok = FALSE;

@@ -33,7 +33,8 @@
 #include <unistd.h>
 
 #define BLOCK_BYTES   (256 * 1024)
-#define RAW_KEEP      2048 /* of a row's text, kept for the quarantine */
+#define RAW_KEEP      2048               /* of a row's text, kept for the quarantine */
+#define BATCH_BYTES   (16 * 1024 * 1024) /* a batch ends early at this much row text */
 #define CURSOR_PREFIX "csv1:"
 
 /* ---- a 64-bit streaming hash of the file prefix -------------------------------- */
@@ -480,13 +481,19 @@ static void free_names(csv_source *s)
     s->n_names = 0;
 }
 
-/* Reads the header record into s->names (a pull reads it afresh). */
-static int read_header(csv_source *s)
+/* A UTF-8 byte order mark (Excel, Salesforce) at the start of the file is
+ * not part of the first value. */
+static void skip_bom(csv_source *s)
 {
-    /* a UTF-8 byte order mark (Excel, Salesforce) is not part of the first name */
     if (peek_byte(s) == 0xEF && s->block_len - s->block_pos >= 3 && s->block[s->block_pos + 1] == 0xBB &&
         s->block[s->block_pos + 2] == 0xBF)
         s->block_pos += 3;
+}
+
+/* Reads the header record into s->names (a pull reads it afresh). */
+static int read_header(csv_source *s)
+{
+    skip_bom(s);
     record r;
     int rc = parse_record(s, &r);
     if (rc <= 0) {
@@ -528,6 +535,7 @@ static int read_header(csv_source *s)
         s->eof = 0;
         s->line = 1;
         hash_init(&s->hash);
+        skip_bom(s);
     }
     return KZ_OK;
 }
@@ -642,7 +650,7 @@ static int csv_pull(void *self, const char *cursor, const kz_sink *sink)
         }
         s->cap_pr = cap;
         s->pr[s->n_pr++] = (pending_row){r->first_pf, n, r->line, raw_off, r->bad};
-        if (s->n_pr >= batch_rows)
+        if (s->n_pr >= batch_rows || s->arena_len >= BATCH_BYTES)
             rc = emit_batch(s, sink);
     }
     if (rc == KZ_OK && (s->n_pr > 0 || position(s) != s->hashed))
@@ -659,7 +667,6 @@ static int csv_pull(void *self, const char *cursor, const kz_sink *sink)
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
-
 
 static void csv_destroy(void *self)
 {

@@ -90,7 +90,7 @@ equals "$(q again "select region from accounts where id = 'mlc-5001'")" "$(q chu
 
 # ---- quarantine: one row per reason, then the fix ------------------------
 long=$(head -c 5000 /dev/zero | tr '\0' x)
-printf 'id,name,arr,currency,renewal\nacc-1,Alpha,1200.50,EUR,2027-01-31\n,No Key,10,EUR,2027-01-31\nacc-3,Bad Number,12x,EUR,2027-01-31\nacc-4,Bad Date,10,EUR,2027-13-01\nacc-5,Bad \377UTF,10,EUR,2027-01-31\nacc-6,%s,10,EUR,2027-01-31\nacc-7,Too Precise,1.234,EUR,2027-01-31\n' \
+printf 'id,name,arr,currency,renewal\nacc-1,Alpha,1200.50,EUR,2027-01-31\n,No Key,10,EUR,2027-01-31\nacc-3,Bad Number,12x,EUR,2027-01-31\nacc-4,Bad Date,10,EUR,2027-13-01\nacc-5,Bad \377UTF,10,EUR,2027-01-31\nacc-6,%s,10,EUR,2027-01-31\nacc-7,Too Precise,1.234,EUR,2027-01-31\nacc-8,A Field Too Many,10,EUR,2027-01-31,surplus\n' \
   "$long" >"$WORK/accounts.csv"
 printf 'time,account,event\n2026-03-01T10:00:00Z,acc-1,login\n2026-03-01T11:00:00Z,acc-404,login\n2026-03-01T12:00:00+09:00,acc-1,report.export\n' \
   >"$WORK/events.csv"
@@ -114,6 +114,8 @@ equals "$(jq -c '.sources[0].entities.account' "$WORK/out")" \
   '{"read":7,"inserted":1,"updated":0,"unchanged":0,"quarantined":6}' "bad accounts"
 equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
   '{"read":3,"inserted":2,"updated":0,"unchanged":0,"quarantined":1}' "bad events"
+equals "$(jq -c '.sources[0].entities.row' "$WORK/out")" \
+  '{"read":1,"inserted":0,"updated":0,"unchanged":0,"quarantined":1}' "unreadable row"
 equals "$(q bad "select arr_minor || ' ' || renewal_date_us from accounts where id = 'acc-1'")" "120050 1801353600000000" "typed"
 equals "$(q bad "select time_us from usage_events where name = 'report.export'")" "1772334000000000" "zone offset"
 run 0 kz bad quarantine --json
@@ -125,26 +127,27 @@ equals "$(reason 6 crm)" "column 2 (name): name 'Bad �UTF' is not valid UTF-8 
 reason 7 crm | grep -q "^column 2 (name): name 'xxx.*' is over-long (5000 bytes, at most 4096)$" || fail "over-long: $(reason 7 crm)"
 equals "$(reason 8 crm)" "column 3 (arr): arr '1.234' has more than 2 decimals for its currency" "precision"
 equals "$(reason 3 usage)" "unknown account 'acc-404'" "unknown account"
+equals "$(reason 9 crm)" "the row has 6 fields, the header 5: column 6 has no name" "unreadable row"
 equals "$(jq -r '.[] | select(.line == 4 and .source == "crm") | .column' "$WORK/out")" "3" "column kept"
 equals "$(jq -r '.[] | select(.line == 4 and .source == "crm") | .raw' "$WORK/out")" "acc-3,Bad Number,12x,EUR,2027-01-31" "raw kept"
 jq -e 'all(.[]; .file | endswith(".csv"))' "$WORK/out" >/dev/null || fail "file kept"
 # re-sync of the same files: nothing new, the quarantine as it was
 run 0 kz bad sync
 contains "$WORK/out" "crm              nothing new"
-equals "$(q bad "select count(*) from quarantine")" "7" "quarantine unchanged"
+equals "$(q bad "select count(*) from quarantine")" "8" "quarantine unchanged"
 # fix every row: the rows are stored and their entries leave the quarantine
-printf 'id,name,arr,currency,renewal\nacc-1,Alpha,1200.50,EUR,2027-01-31\nacc-2,No Key,10,EUR,2027-01-31\nacc-3,Bad Number,12,EUR,2027-01-31\nacc-4,Bad Date,10,EUR,2027-12-01\nacc-5,Bad UTF,10,EUR,2027-01-31\nacc-6,Long,10,EUR,2027-01-31\nacc-7,Too Precise,1.23,EUR,2027-01-31\n' \
+printf 'id,name,arr,currency,renewal\nacc-1,Alpha,1200.50,EUR,2027-01-31\nacc-2,No Key,10,EUR,2027-01-31\nacc-3,Bad Number,12,EUR,2027-01-31\nacc-4,Bad Date,10,EUR,2027-12-01\nacc-5,Bad UTF,10,EUR,2027-01-31\nacc-6,Long,10,EUR,2027-01-31\nacc-7,Too Precise,1.23,EUR,2027-01-31\nacc-8,A Field Too Many,10,EUR,2027-01-31\n' \
   >"$WORK/accounts.csv"
 printf 'time,account,event\n2026-03-01T10:00:00Z,acc-1,login\n2026-03-01T11:00:00Z,acc-4,login\n2026-03-01T12:00:00+09:00,acc-1,report.export\n' \
   >"$WORK/events.csv"
 run 0 kz bad sync --json
 equals "$(jq -c '.sources[0].entities.account' "$WORK/out")" \
-  '{"read":7,"inserted":6,"updated":0,"unchanged":1,"quarantined":0}' "fixed accounts"
+  '{"read":8,"inserted":7,"updated":0,"unchanged":1,"quarantined":0}' "fixed accounts"
 equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
   '{"read":3,"inserted":1,"updated":0,"unchanged":2,"quarantined":0}' "fixed events"
 run 0 kz bad quarantine
 contains "$WORK/out" "0 records in quarantine"
-equals "$(q bad "select count(*) from accounts")" "7" "all accounts"
+equals "$(q bad "select count(*) from accounts")" "8" "all accounts"
 equals "$(q bad "pragma integrity_check")" "ok" "integrity"
 
 # ---- an XML export --------------------------------------------------------
