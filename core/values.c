@@ -7,24 +7,96 @@
 #include <stdlib.h>
 #include <string.h>
 
-gboolean kz_time_parse(const char *text, gint64 *out_us)
+static gint64 days_from_civil(gint64 y, unsigned m, unsigned d)
 {
-    if (text == NULL)
-        return FALSE;
-    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
-    g_autoptr(GDateTime) t = NULL;
-    int y = 0, m = 0, d = 0, n = 0;
-    if (strlen(text) == 10 && sscanf(text, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && n == 10 && text[4] == '-' &&
-        text[7] == '-' && g_ascii_isdigit(text[0]) && g_ascii_isdigit(text[5]) && g_ascii_isdigit(text[8])) {
-        if (y < 1 || !g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y))
+    y -= m <= 2;
+    gint64 era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (gint64)doe - 719468;
+}
+
+static gboolean digits_at(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!g_ascii_isdigit(s[i]))
             return FALSE;
-        t = g_date_time_new(utc, y, m, d, 0, 0, 0);
-    } else {
-        t = g_date_time_new_from_iso8601(text, utc);
+        v = v * 10 + (s[i] - '0');
     }
-    if (t == NULL)
+    *out = v;
+    return TRUE;
+}
+
+/* Hand-written: this is the hot path of an event import (a GDateTime per
+ * value would cost an allocation and a time-zone lookup). */
+gboolean kz_time_parse(const char *s, gint64 *out)
+{
+    if (s == NULL)
         return FALSE;
-    *out_us = g_date_time_to_unix(t) * G_USEC_PER_SEC + g_date_time_get_microsecond(t);
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    gint64 us = 0, offset = 0;
+    while (g_ascii_isspace(*s))
+        s++;
+    if (!digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' || !digits_at(s + 8, 2, &d))
+        return FALSE;
+    s += 10;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
+        return FALSE;
+    if (*s == 'T' || *s == 't' || (*s == ' ' && g_ascii_isdigit(s[1]))) {
+        s++;
+        if (!digits_at(s, 2, &h) || s[2] != ':' || !digits_at(s + 3, 2, &mi))
+            return FALSE;
+        s += 5;
+        if (*s == ':') {
+            if (!digits_at(s + 1, 2, &sec))
+                return FALSE;
+            s += 3;
+            if (*s == '.' || *s == ',') {
+                s++;
+                int n = 0;
+                gint64 scale = 100000;
+                for (; g_ascii_isdigit(*s); s++, n++) {
+                    us += (*s - '0') * scale;
+                    scale /= 10;
+                }
+                if (n == 0)
+                    return FALSE;
+            }
+        }
+        if (h > 23 || mi > 59 || sec > 60)
+            return FALSE;
+        if (sec == 60)
+            sec = 59; /* a leap second: the last representable instant */
+        if (*s == 'Z' || *s == 'z') {
+            s++;
+        } else if (*s == '+' || *s == '-') {
+            int oh, om = 0;
+            int sign = *s == '-' ? -1 : 1;
+            if (!digits_at(s + 1, 2, &oh))
+                return FALSE;
+            s += 3;
+            if (*s == ':')
+                s++;
+            if (g_ascii_isdigit(*s)) {
+                if (!digits_at(s, 2, &om))
+                    return FALSE;
+                s += 2;
+            }
+            if (oh > 23 || om > 59)
+                return FALSE;
+            offset = sign * ((gint64)oh * 3600 + om * 60);
+        }
+    }
+    while (g_ascii_isspace(*s))
+        s++;
+    if (*s != '\0')
+        return FALSE;
+    gint64 secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+    *out = secs * G_USEC_PER_SEC + us;
     return TRUE;
 }
 

@@ -11,9 +11,12 @@
 
 G_BEGIN_DECLS
 
-/* Parses a date "2026-01-31" (midnight UTC) or an ISO 8601 time
- * "2026-01-31T09:30:00Z" / "2026-01-31T18:30:00+09:00" (UTC when no zone
- * is given) into microseconds since the epoch. FALSE when it is neither. */
+/* Parses a date "2026-01-31" (midnight UTC) or an ISO 8601 / RFC 3339
+ * time "2026-01-31T09:30:00Z", "2026-01-31 18:30:00.25+09:00" (T or a
+ * space; seconds and a fraction optional; zone Z, +hh:mm, +hhmm, +hh, or
+ * none for UTC; spaces around it allowed) into microseconds since the
+ * epoch. FALSE when it is neither. The one ISO reader of the host: the CLI,
+ * --where dates and the csv/xml mappings all use it. */
 gboolean kz_time_parse(const char *text, gint64 *out_us);
 
 /* Microseconds UTC as ISO 8601: "2026-01-31T00:00:00Z", with ".ffffff"

@@ -746,102 +746,10 @@ static gboolean parse_money(const char *s, int digits, gint64 *out, char **why)
     return TRUE;
 }
 
-static gint64 days_from_civil(gint64 y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    gint64 era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (gint64)doe - 719468;
-}
-
-static gboolean digits_at(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!g_ascii_isdigit(s[i]))
-            return FALSE;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return TRUE;
-}
-
-/* ISO 8601 / RFC 3339: a date, or a date and time with optional seconds,
- * fraction and zone (none = UTC). Hand-written: this is the hot path of
- * an event import. */
-static gboolean parse_iso8601(const char *s, gint64 *out)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h = 0, mi = 0, sec = 0;
-    gint64 us = 0, offset = 0;
-    while (g_ascii_isspace(*s))
-        s++;
-    if (!digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' || !digits_at(s + 8, 2, &d))
-        return FALSE;
-    s += 10;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
-        return FALSE;
-    if (*s == 'T' || *s == 't' || (*s == ' ' && g_ascii_isdigit(s[1]))) {
-        s++;
-        if (!digits_at(s, 2, &h) || s[2] != ':' || !digits_at(s + 3, 2, &mi))
-            return FALSE;
-        s += 5;
-        if (*s == ':') {
-            if (!digits_at(s + 1, 2, &sec))
-                return FALSE;
-            s += 3;
-            if (*s == '.' || *s == ',') {
-                s++;
-                int n = 0;
-                gint64 scale = 100000;
-                for (; g_ascii_isdigit(*s); s++, n++) {
-                    us += (*s - '0') * scale;
-                    scale /= 10;
-                }
-                if (n == 0)
-                    return FALSE;
-            }
-        }
-        if (h > 23 || mi > 59 || sec > 60)
-            return FALSE;
-        if (sec == 60)
-            sec = 59; /* a leap second: the last representable instant */
-        if (*s == 'Z' || *s == 'z') {
-            s++;
-        } else if (*s == '+' || *s == '-') {
-            int oh, om = 0;
-            int sign = *s == '-' ? -1 : 1;
-            if (!digits_at(s + 1, 2, &oh))
-                return FALSE;
-            s += 3;
-            if (*s == ':')
-                s++;
-            if (g_ascii_isdigit(*s)) {
-                if (!digits_at(s, 2, &om))
-                    return FALSE;
-                s += 2;
-            }
-            if (oh > 23 || om > 59)
-                return FALSE;
-            offset = sign * ((gint64)oh * 3600 + om * 60);
-        }
-    }
-    while (g_ascii_isspace(*s))
-        s++;
-    if (*s != '\0')
-        return FALSE;
-    gint64 secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-    *out = secs * G_USEC_PER_SEC + us;
-    return TRUE;
-}
-
 gboolean kz_mapping_parse_time(const char *text, const char *format, gint64 *out_us)
 {
     if (format == NULL || strcmp(format, "iso8601") == 0)
-        return parse_iso8601(text, out_us);
+        return kz_time_parse(text, out_us);
     if (strcmp(format, "epoch") == 0) {
         double s;
         if (!parse_double(text, &s) || fabs(s) > 9.2e12)
