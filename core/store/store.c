@@ -99,7 +99,35 @@ struct kz_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *state_get, *state_set, *state_delete;
+    GMutex lock;                    /* one thread at a time on db (see kz_store_lock) */
+    void (*barrier)(gpointer data); /* run before plugin state is touched, or NULL */
+    gpointer barrier_data;
 };
+
+void kz_store_lock(kz_store *store)
+{
+    g_mutex_lock(&store->lock);
+}
+
+void kz_store_unlock(kz_store *store)
+{
+    g_mutex_unlock(&store->lock);
+}
+
+void kz_store_set_state_barrier(kz_store *store, void (*barrier)(gpointer data), gpointer data)
+{
+    store->barrier = barrier;
+    store->barrier_data = data;
+}
+
+/* Plugin state is written at once, after everything the plugin handed to
+ * the host before (a sync may still be storing its last batch). */
+static void state_begin(kz_store *store)
+{
+    if (store->barrier != NULL)
+        store->barrier(store->barrier_data);
+    g_mutex_lock(&store->lock);
+}
 
 int kz_store_schema_latest(void)
 {
@@ -172,6 +200,7 @@ static gboolean migrate(kz_store *store, GError **error)
 kz_store *kz_store_open(const char *path, GError **error)
 {
     kz_store *store = g_new0(kz_store, 1);
+    g_mutex_init(&store->lock);
     store->path = g_strdup(path);
     if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -210,12 +239,14 @@ void kz_store_close(kz_store *store)
     sqlite3_finalize(store->state_set);
     sqlite3_finalize(store->state_delete);
     sqlite3_close_v2(store->db);
+    g_mutex_clear(&store->lock);
     g_free(store->path);
     g_free(store);
 }
 
 int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len, GError **error)
 {
+    state_begin(store);
     sqlite3_stmt *st = store->state_get;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -237,12 +268,14 @@ int kz_store_state_get(kz_store *store, const char *instance, const char *key, c
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    g_mutex_unlock(&store->lock);
     return status;
 }
 
 int kz_store_state_set(kz_store *store, const char *instance, const char *key, const void *data, gsize len,
                        gint64 now_us, GError **error)
 {
+    state_begin(store);
     sqlite3_stmt *st = store->state_set;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -251,26 +284,26 @@ int kz_store_state_set(kz_store *store, const char *instance, const char *key, c
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE)
         fail(store, error, "cannot write plugin state");
-        return KZ_ERR;
-    }
-    return KZ_OK;
+    g_mutex_unlock(&store->lock);
+    return rc == SQLITE_DONE ? KZ_OK : KZ_ERR;
 }
 
 int kz_store_state_delete(kz_store *store, const char *instance, const char *key, GError **error)
 {
+    state_begin(store);
     sqlite3_stmt *st = store->state_delete;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
+    int status = rc != SQLITE_DONE ? KZ_ERR : sqlite3_changes(store->db) > 0 ? KZ_OK : KZ_ERR_NOT_FOUND;
+    if (rc != SQLITE_DONE)
         fail(store, error, "cannot delete plugin state");
-        return KZ_ERR;
-    }
-    return sqlite3_changes(store->db) > 0 ? KZ_OK : KZ_ERR_NOT_FOUND;
+    g_mutex_unlock(&store->lock);
+    return status;
 }
 
 gboolean kz_store_integrity_check(kz_store *store, GError **error)

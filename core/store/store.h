@@ -45,6 +45,18 @@ int kz_store_state_delete(kz_store *store, const char *instance, const char *key
 #define KZ_STORE_EVENTS_INDEX_SQL                                                                                      \
     "CREATE INDEX IF NOT EXISTS usage_events_by_account ON usage_events (account_id, time_us)"
 
+/* The connection serves one thread at a time. The sync stage writes on a
+ * thread of its own while the source runs on the caller's: it holds the
+ * lock for each transaction, and the plugin state calls take it too. */
+void kz_store_lock(kz_store *store);
+void kz_store_unlock(kz_store *store);
+
+/* While set, `barrier` runs before every plugin state call (without the
+ * lock held): the sync waits there until the batches a source emitted
+ * before the call are stored, so state a plugin writes after emit() is
+ * never ahead of the data. NULL clears it. */
+void kz_store_set_state_barrier(kz_store *store, void (*barrier)(gpointer data), gpointer data);
+
 /* Runs PRAGMA integrity_check; TRUE when the answer is "ok". */
 gboolean kz_store_integrity_check(kz_store *store, GError **error);
 

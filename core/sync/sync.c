@@ -173,14 +173,21 @@ static const char *const sql[ST_COUNT] = {
 
 typedef struct {
     kz_sink sink; /* first: the plugin's sink pointer is the run's */
+    kz_store *store;
     sqlite3 *db;
     kz_instance *source;
     kz_mapping *mapping; /* rows -> records, or NULL */
     const char *instance;
     sqlite3_stmt *st[ST_COUNT];
     kz_sync_report *report;
-    GError *error;            /* the first store failure: the pull is stopped */
-    GPtrArray *rejects;       /* kz_reject copies (pending_reject*) waiting for the next transaction */
+    GError *error;        /* writer: the first store failure (the pull is then stopped) */
+    GError *source_error; /* reader: the first thing the source got wrong */
+    gint failed;          /* atomic: either of the two is set */
+    GPtrArray *rejects;   /* reader: kz_reject copies (pending_reject*) waiting for the next batch */
+    GAsyncQueue *jobs;    /* reader -> writer */
+    GMutex flight_lock;
+    GCond flight_cond;
+    guint in_flight;          /* jobs queued or being written */
     GHashTable *accounts;     /* account ids known to exist: saves a lookup per event; cleared on rollback */
     guint32 batch_records;    /* records (or rows) in the batch being stored */
     gboolean bulk_checked;    /* the initial-load question was asked */
@@ -785,17 +792,16 @@ static gboolean unquarantine(sync_run *run, guint entity, const kz_origin *o)
     return step_write(run, st) >= 0;
 }
 
-static gboolean flush_rejects(sync_run *run, kz_sync_counts *counts)
+static gboolean flush_rejects(sync_run *run, const GPtrArray *rejects, kz_sync_counts *counts)
 {
-    for (guint i = 0; i < run->rejects->len; i++) {
-        const pending_reject *r = run->rejects->pdata[i];
+    for (guint i = 0; i < rejects->len; i++) {
+        const pending_reject *r = rejects->pdata[i];
         kz_origin o = {r->file, r->raw, r->line, r->column};
         if (!quarantine(run, r->entity, &o, r->reason))
             return FALSE;
         counts[r->entity].read++;
         counts[r->entity].quarantined++;
     }
-    g_ptr_array_set_size(run->rejects, 0);
     return TRUE;
 }
 
@@ -858,58 +864,327 @@ static gboolean store_counted(sync_run *run, guint entity, const any_record *rec
     return unquarantine(run, entity, origin);
 }
 
+/* ---- the pipeline -------------------------------------------------------------
+ *
+ * The source reads on the caller's thread while a writer thread stores:
+ * sink_emit() copies each batch into a job (a row batch mapped into its
+ * records on the way), and the writer stores the jobs in order, each in
+ * one transaction with its cursor. At most JOBS_IN_FLIGHT jobs wait, so
+ * memory stays bounded; reading and mapping the next batch overlaps with
+ * storing the last one. */
+
+#define JOBS_IN_FLIGHT 2
+#define ARENA_BLOCK    (1024 * 1024)
+
+/* A job's memory: strings and arrays copied out of the plugin's batch. */
+typedef struct {
+    GPtrArray *blocks;
+    char *cur;
+    gsize left;
+} arena;
+
+static void *arena_alloc(arena *a, gsize n)
+{
+    n = (n + 7) & ~(gsize)7;
+    if (n > a->left) {
+        gsize size = MAX(n, (gsize)ARENA_BLOCK);
+        a->cur = g_malloc(size);
+        a->left = size;
+        g_ptr_array_add(a->blocks, a->cur);
+    }
+    void *p = a->cur;
+    a->cur += n;
+    a->left -= n;
+    return p;
+}
+
+static char *arena_strn(arena *a, const char *s, gsize max)
+{
+    if (s == NULL)
+        return NULL;
+    gsize n = strnlen(s, max);
+    char *p = arena_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static char *arena_str(arena *a, const char *s)
+{
+    return arena_strn(a, s, G_MAXSIZE);
+}
+
+static void copy_origin(arena *a, kz_origin *o)
+{
+    o->file = arena_str(a, o->file);
+    o->raw = arena_strn(a, o->raw, MAX_RAW_BYTES + 1); /* enough to show it was cut */
+}
+
+static const kz_trait *copy_traits(arena *a, const kz_trait *traits, guint32 n)
+{
+    if (traits == NULL || n == 0)
+        return traits; /* validation says what is wrong with n > 0 and none */
+    kz_trait *copy = arena_alloc(a, sizeof *copy * n);
+    for (guint32 i = 0; i < n; i++) {
+        copy[i] = traits[i];
+        copy[i].name = arena_str(a, traits[i].name);
+        if (traits[i].value.type == KZ_VALUE_STRING)
+            copy[i].value.u.s = arena_str(a, traits[i].value.u.s);
+    }
+    return copy;
+}
+
+/* Makes a record (already copied by value) own copies of everything it
+ * points to. */
+static void copy_record(arena *a, guint entity, any_record *r)
+{
+#define S(field) (field) = arena_str(a, (field))
+    switch (entity) {
+    case KZ_ENTITY_ACCOUNT:
+        S(r->account.id), S(r->account.name), S(r->account.region), S(r->account.segment), S(r->account.plan);
+        S(r->account.currency), S(r->account.owner);
+        r->account.traits = copy_traits(a, r->account.traits, r->account.n_traits);
+        copy_origin(a, &r->account.origin);
+        break;
+    case KZ_ENTITY_CONTACT:
+        S(r->contact.id), S(r->contact.account_id), S(r->contact.name), S(r->contact.email), S(r->contact.role);
+        S(r->contact.phone);
+        r->contact.traits = copy_traits(a, r->contact.traits, r->contact.n_traits);
+        copy_origin(a, &r->contact.origin);
+        break;
+    case KZ_ENTITY_USAGE_EVENT:
+        S(r->event.id), S(r->event.account_id), S(r->event.user_id), S(r->event.name), S(r->event.product);
+        r->event.traits = copy_traits(a, r->event.traits, r->event.n_traits);
+        copy_origin(a, &r->event.origin);
+        break;
+    case KZ_ENTITY_TICKET:
+        S(r->ticket.id), S(r->ticket.account_id), S(r->ticket.contact_id), S(r->ticket.subject);
+        if (r->ticket.tags != NULL && r->ticket.n_tags > 0) {
+            const char **tags = arena_alloc(a, sizeof *tags * r->ticket.n_tags);
+            for (guint32 i = 0; i < r->ticket.n_tags; i++)
+                tags[i] = arena_str(a, r->ticket.tags[i]);
+            r->ticket.tags = tags;
+        }
+        r->ticket.traits = copy_traits(a, r->ticket.traits, r->ticket.n_traits);
+        copy_origin(a, &r->ticket.origin);
+        break;
+    case KZ_ENTITY_SUBSCRIPTION:
+        S(r->subscription.id), S(r->subscription.account_id), S(r->subscription.plan), S(r->subscription.currency);
+        r->subscription.traits = copy_traits(a, r->subscription.traits, r->subscription.n_traits);
+        copy_origin(a, &r->subscription.origin);
+        break;
+    default:
+        S(r->survey.id), S(r->survey.account_id), S(r->survey.contact_id), S(r->survey.comment);
+        copy_origin(a, &r->survey.origin);
+    }
+#undef S
+}
+
+typedef enum {
+    ITEM_RECORD,  /* store `rec` */
+    ITEM_INVALID, /* a row that did not convert: quarantine `reason` at `at` */
+    ITEM_ROW_READ /* a row that read: its old "row" quarantine entry goes */
+} item_kind;
+
+typedef struct {
+    guint32 kind, entity;
+    char *reason;
+    kz_origin at;
+    any_record rec;
+} item;
+
+typedef struct {
+    GArray *items;      /* item */
+    GPtrArray *rejects; /* pending_reject*, stored before the items */
+    char *cursor;       /* or NULL: the stored cursor stays */
+    guint32 batch_records;
+    gboolean is_batch; /* FALSE: only the rejects left at the end of a pull */
+    arena mem;
+} job;
+
+static job *job_new(sync_run *run, const char *cursor, guint32 batch_records)
+{
+    job *j = g_new0(job, 1);
+    j->items = g_array_sized_new(FALSE, FALSE, sizeof(item), MAX(batch_records, 1));
+    j->rejects = g_steal_pointer(&run->rejects);
+    run->rejects = g_ptr_array_new_with_free_func((GDestroyNotify)pending_reject_free);
+    j->mem.blocks = g_ptr_array_new_with_free_func(g_free);
+    j->cursor = arena_str(&j->mem, cursor);
+    j->batch_records = batch_records;
+    j->is_batch = TRUE;
+    return j;
+}
+
+static void job_free(job *j)
+{
+    g_array_unref(j->items);
+    g_ptr_array_unref(j->rejects);
+    g_ptr_array_unref(j->mem.blocks);
+    g_free(j);
+}
+
+static item *job_add(job *j, item_kind kind, guint entity)
+{
+    g_array_set_size(j->items, j->items->len + 1);
+    item *it = &g_array_index(j->items, item, j->items->len - 1);
+    memset(it, 0, sizeof *it);
+    it->kind = kind;
+    it->entity = entity;
+    return it;
+}
+
 /* One row: every map of the instance makes one record of its entity from
- * it, each stored or quarantined on its own. */
-static gboolean store_row(sync_run *run, const kz_row *row, kz_sync_counts *counts)
+ * it, or one reason why not. */
+static void map_row(sync_run *run, job *j, const kz_row *row)
 {
     if (row->reserved_ != 0 || (row->n_fields > 0 && row->fields == NULL)) {
-        counts[KZ_ENTITY_ROW].read++;
-        counts[KZ_ENTITY_ROW].quarantined++;
-        return quarantine(run, KZ_ENTITY_ROW, &row->origin, "the source emitted a malformed row");
+        item *it = job_add(j, ITEM_INVALID, KZ_ENTITY_ROW);
+        it->reason = arena_str(&j->mem, "the source emitted a malformed row");
+        it->at = row->origin;
+        copy_origin(&j->mem, &it->at);
+        return;
     }
     kz_mapping_begin_row(run->mapping, row);
-    /* the row is readable now: an entry from when it was not goes */
-    if (!unquarantine(run, KZ_ENTITY_ROW, &row->origin))
-        return FALSE;
+    item *read = job_add(j, ITEM_ROW_READ, KZ_ENTITY_ROW);
+    read->at = row->origin;
+    copy_origin(&j->mem, &read->at);
     for (guint m = 0; m < kz_mapping_count(run->mapping); m++) {
         guint entity = kz_mapping_entity(run->mapping, m);
         if (!kz_mapping_applies(run->mapping, m, row))
             continue;
-        any_record rec;
-        memset(&rec, 0, sizeof rec);
+        item *it = job_add(j, ITEM_RECORD, entity);
         g_autofree char *reason = NULL;
         guint32 column = 0;
-        if (kz_mapping_convert(run->mapping, m, row, &rec, &reason, &column)) {
-            if (!store_counted(run, entity, &rec, counts))
-                return FALSE;
+        if (kz_mapping_convert(run->mapping, m, row, &it->rec, &reason, &column)) {
+            copy_record(&j->mem, entity, &it->rec);
             continue;
         }
-        kz_origin at = row->origin;
-        at.column = column;
-        counts[entity].read++;
-        counts[entity].quarantined++;
-        if (!quarantine(run, entity, &at, reason))
-            return FALSE;
+        it->kind = ITEM_INVALID;
+        it->reason = arena_str(&j->mem, reason);
+        it->at = row->origin;
+        it->at.column = column;
+        copy_origin(&j->mem, &it->at);
     }
+}
+
+/* Stores one job in one transaction; FALSE (run->error set) on a store
+ * failure, after a rollback. */
+static gboolean write_job(sync_run *run, const job *j)
+{
+    kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
+    if (!exec(run, "BEGIN IMMEDIATE"))
+        return FALSE;
+    run->batch_records = j->batch_records;
+    gboolean ok = flush_rejects(run, j->rejects, counts);
+    for (guint i = 0; ok && i < j->items->len; i++) {
+        const item *it = &g_array_index(j->items, item, i);
+        switch (it->kind) {
+        case ITEM_RECORD: ok = store_counted(run, it->entity, &it->rec, counts); break;
+        case ITEM_ROW_READ: ok = unquarantine(run, KZ_ENTITY_ROW, &it->at); break;
+        default:
+            counts[it->entity].read++;
+            counts[it->entity].quarantined++;
+            ok = quarantine(run, it->entity, &it->at, it->reason);
+        }
+    }
+    if (ok && j->cursor != NULL) {
+        sqlite3_stmt *st = run->st[ST_CURSOR_SET];
+        sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, j->cursor, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, run->now);
+        ok = step_write(run, st) >= 0;
+    }
+    if (!ok || !exec(run, "COMMIT")) {
+        exec(run, "ROLLBACK");
+        g_hash_table_remove_all(run->accounts); /* some may have been rolled back */
+        return FALSE;
+    }
+    /* committed: only now do the counts and the cursor count */
+    kz_sync_report *report = run->report;
+    for (guint e = 0; e < KZ_SYNC_ENTITIES; e++) {
+        report->entity[e].read += counts[e].read;
+        report->entity[e].inserted += counts[e].inserted;
+        report->entity[e].updated += counts[e].updated;
+        report->entity[e].unchanged += counts[e].unchanged;
+        report->entity[e].quarantined += counts[e].quarantined;
+    }
+    if (!j->is_batch)
+        return TRUE;
+    report->batches++;
+    if (j->cursor != NULL) {
+        g_free(report->cursor);
+        report->cursor = g_strdup(j->cursor);
+    }
+    if (report->on_batch != NULL)
+        report->on_batch(report, report->on_batch_data);
     return TRUE;
 }
 
+static gpointer writer_main(gpointer data)
+{
+    sync_run *run = data;
+    for (;;) {
+        job *j = g_async_queue_pop(run->jobs);
+        if (j == (job *)run) /* the end */
+            break;
+        if (!g_atomic_int_get(&run->failed)) {
+            kz_store_lock(run->store);
+            if (!write_job(run, j))
+                g_atomic_int_set(&run->failed, 1);
+            kz_store_unlock(run->store);
+        }
+        job_free(j);
+        g_mutex_lock(&run->flight_lock);
+        run->in_flight--;
+        g_cond_broadcast(&run->flight_cond);
+        g_mutex_unlock(&run->flight_lock);
+    }
+    return NULL;
+}
+
+/* Waits until fewer than `limit` jobs are queued or being written. */
+static void wait_in_flight(sync_run *run, guint limit)
+{
+    g_mutex_lock(&run->flight_lock);
+    while (run->in_flight >= limit && run->in_flight > 0)
+        g_cond_wait(&run->flight_cond, &run->flight_lock);
+    g_mutex_unlock(&run->flight_lock);
+}
+
+static void submit(sync_run *run, job *j)
+{
+    wait_in_flight(run, JOBS_IN_FLIGHT);
+    g_mutex_lock(&run->flight_lock);
+    run->in_flight++;
+    g_mutex_unlock(&run->flight_lock);
+    g_async_queue_push(run->jobs, j);
+}
+
+/* The store's plugin-state barrier: everything emitted so far is stored. */
+static void drain(gpointer data)
+{
+    wait_in_flight(data, 1);
+}
+
+/* ---- the sink (the reader's side) ------------------------------------------------- */
+
 static int sink_fail(sync_run *run, int status, const char *fmt, ...)
 {
-    if (run->error == NULL) {
+    if (run->source_error == NULL) {
         va_list ap;
         va_start(ap, fmt);
         g_autofree char *msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
-        g_set_error(&run->error, KZ_ERROR, KZ_ERROR_PLUGIN, "instance '%s': %s", run->instance, msg);
+        g_set_error(&run->source_error, KZ_ERROR, KZ_ERROR_PLUGIN, "instance '%s': %s", run->instance, msg);
     }
+    g_atomic_int_set(&run->failed, 1);
     return status;
 }
 
 static int sink_emit(const kz_sink *sink, const kz_batch *batch)
 {
     sync_run *run = (sync_run *)sink;
-    if (run->error != NULL)
+    if (g_atomic_int_get(&run->failed))
         return KZ_ERR_STOP;
     if (batch == NULL || batch->size < offsetof(kz_batch, cursor) + sizeof batch->cursor)
         return sink_fail(run, KZ_ERR_INVALID, "emitted a batch whose size is too small");
@@ -923,66 +1198,33 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
     if (batch->cursor != NULL &&
         (strlen(batch->cursor) > MAX_CURSOR_BYTES || !g_utf8_validate(batch->cursor, -1, NULL)))
         return sink_fail(run, KZ_ERR_INVALID, "emitted a cursor that is over %d bytes or not UTF-8", MAX_CURSOR_BYTES);
-
     if (entity == KZ_ENTITY_ROW && (run->mapping == NULL || kz_mapping_count(run->mapping) == 0))
         return sink_fail(run, KZ_ERR_INVALID,
                          "emits rows, but the stack config gives no <map> saying which records they make");
 
-    kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
-    if (!exec(run, "BEGIN IMMEDIATE"))
-        return KZ_ERR;
-    run->batch_records = batch->count;
-    gboolean ok = flush_rejects(run, counts);
-    for (guint32 i = 0; ok && i < batch->count; i++) {
+    job *j = job_new(run, batch->cursor, batch->count);
+    for (guint32 i = 0; i < batch->count; i++) {
         const void *src = (const char *)batch->records + (gsize)i * batch->record_size;
         gsize n = MIN((gsize)batch->record_size, record_sizes[entity]);
         if (entity == KZ_ENTITY_ROW) {
             kz_row row;
             memset(&row, 0, sizeof row);
             memcpy(&row, src, n);
-            ok = store_row(run, &row, counts);
+            map_row(run, j, &row);
             continue;
         }
-        any_record rec;
-        memset(&rec, 0, sizeof rec);
-        memcpy(&rec, src, n);
-        ok = store_counted(run, entity, &rec, counts);
+        item *it = job_add(j, ITEM_RECORD, entity);
+        memcpy(&it->rec, src, n);
+        copy_record(&j->mem, entity, &it->rec);
     }
-    if (ok && batch->cursor != NULL) {
-        sqlite3_stmt *st = run->st[ST_CURSOR_SET];
-        sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, batch->cursor, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, run->now);
-        ok = step_write(run, st) >= 0;
-    }
-    if (!ok || !exec(run, "COMMIT")) {
-        exec(run, "ROLLBACK");
-        g_hash_table_remove_all(run->accounts); /* some may have been rolled back */
-        return KZ_ERR;
-    }
-    /* committed: only now do the counts and the cursor count */
-    for (guint e = 0; e < KZ_SYNC_ENTITIES; e++) {
-        kz_sync_counts *to = &run->report->entity[e];
-        to->read += counts[e].read;
-        to->inserted += counts[e].inserted;
-        to->updated += counts[e].updated;
-        to->unchanged += counts[e].unchanged;
-        to->quarantined += counts[e].quarantined;
-    }
-    run->report->batches++;
-    if (batch->cursor != NULL) {
-        g_free(run->report->cursor);
-        run->report->cursor = g_strdup(batch->cursor);
-    }
-    if (run->report->on_batch != NULL)
-        run->report->on_batch(run->report, run->report->on_batch_data);
+    submit(run, j);
     return KZ_OK;
 }
 
 static int sink_reject(const kz_sink *sink, const kz_reject *r)
 {
     sync_run *run = (sync_run *)sink;
-    if (run->error != NULL)
+    if (g_atomic_int_get(&run->failed))
         return KZ_ERR_STOP;
     if (r == NULL || r->size < offsetof(kz_reject, origin) + sizeof r->origin)
         return sink_fail(run, KZ_ERR_INVALID, "rejected a record with a reject struct that is too small");
@@ -997,6 +1239,32 @@ static int sink_reject(const kz_sink *sink, const kz_reject *r)
     return KZ_OK;
 }
 
+/* Runs the source's pull with the writer thread beside it; returns the
+ * pull's status once everything it emitted is stored (or failed). */
+static int pull_through_writer(sync_run *run, const kz_component_info *comp, const char *cursor)
+{
+    run->jobs = g_async_queue_new();
+    g_mutex_init(&run->flight_lock);
+    g_cond_init(&run->flight_cond);
+    GThread *writer = g_thread_new("kizuna-sync", writer_main, run);
+    kz_store_set_state_barrier(run->store, drain, run);
+    kz_instance_begin_call(run->source);
+    int rc = comp->vt.source.pull(kz_instance_self(run->source), cursor, &run->sink);
+    /* rejects after the last batch are stored too, even after the pull failed */
+    if (!g_atomic_int_get(&run->failed) && run->rejects->len > 0) {
+        job *j = job_new(run, NULL, 0);
+        j->is_batch = FALSE;
+        submit(run, j);
+    }
+    g_async_queue_push(run->jobs, run); /* the end */
+    g_thread_join(writer);
+    kz_store_set_state_barrier(run->store, NULL, NULL);
+    g_async_queue_unref(run->jobs);
+    g_mutex_clear(&run->flight_lock);
+    g_cond_clear(&run->flight_cond);
+    return rc;
+}
+
 gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mapping, kz_sync_report *report,
                         GError **error)
 {
@@ -1004,6 +1272,7 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     g_return_val_if_fail(comp->kind == KZ_COMPONENT_SOURCE, FALSE);
     sync_run run = {
         .sink = {.size = sizeof(kz_sink), .emit = sink_emit, .reject = sink_reject, .batch_hint = SYNC_BATCH_HINT},
+        .store = store,
         .db = kz_store_db(store),
         .source = source,
         .mapping = mapping,
@@ -1046,24 +1315,12 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
             cursor = g_strdup((const char *)sqlite3_column_text(run.st[ST_CURSOR_GET], 0));
         sqlite3_reset(run.st[ST_CURSOR_GET]);
         g_debug("sync %s from cursor %s", run.instance, cursor != NULL ? cursor : "(start)");
-        kz_instance_begin_call(source);
-        int rc = comp->vt.source.pull(kz_instance_self(source), cursor, &run.sink);
+        int rc = pull_through_writer(&run, comp, cursor);
         if (report->cursor == NULL && cursor != NULL) /* nothing new: the stored cursor still holds */
             report->cursor = g_strdup(cursor);
-        /* rejects after the last batch are stored too, even after a failure */
-        if (run.error == NULL && run.rejects->len > 0) {
-            kz_sync_counts counts[KZ_SYNC_ENTITIES] = {{0}};
-            if (exec(&run, "BEGIN IMMEDIATE") && flush_rejects(&run, counts) && exec(&run, "COMMIT")) {
-                for (guint e = 0; e < KZ_SYNC_ENTITIES; e++) {
-                    report->entity[e].read += counts[e].read;
-                    report->entity[e].quarantined += counts[e].quarantined;
-                }
-            } else {
-                exec(&run, "ROLLBACK");
-            }
-        }
-        if (run.error != NULL) {
-            g_propagate_error(error, g_steal_pointer(&run.error));
+        if (run.error != NULL || run.source_error != NULL) {
+            g_propagate_error(error,
+                              run.error != NULL ? g_steal_pointer(&run.error) : g_steal_pointer(&run.source_error));
             ok = FALSE;
         } else if (rc != KZ_OK) {
             ok = kz_instance_fail(source, rc, "pull", error);
@@ -1089,5 +1346,6 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     g_ptr_array_unref(run.rejects);
     g_hash_table_unref(run.accounts);
     g_clear_error(&run.error);
+    g_clear_error(&run.source_error);
     return ok;
 }

@@ -252,7 +252,12 @@ typedef struct kz_reject {
 /* Where a source delivers records. Owned by the host, valid during pull().
  * emit() and reject() return KZ_OK, or KZ_ERR_STOP when the host wants the
  * pull to end (the source returns KZ_OK promptly), or another failure,
- * which the source returns as is. */
+ * which the source returns as is. emit() copies what it needs before it
+ * returns (the batch's memory is the source's again), and the host may
+ * store the batch while the source reads the next one: batches are stored
+ * in order, each with its cursor, and plugin state written after an emit()
+ * is written after that batch is stored. A store failure makes a later
+ * emit() return KZ_ERR_STOP, and the sync reports it. */
 typedef struct kz_sink {
     uint32_t size; /* sizeof(kz_sink) as the host was built */
     uint32_t reserved_;
