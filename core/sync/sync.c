@@ -171,6 +171,17 @@ static const char *const sql[ST_COUNT] = {
 };
 // clang-format on
 
+/* A validated event waiting to be written: its key and traits made. */
+typedef struct {
+    const kz_usage_event *e;
+    guint8 hash[16];
+    const void *key;
+    gsize key_len;
+    char *traits; /* JSON, or NULL */
+} ready_event;
+
+#define EVENT_CHUNK 16 /* events per INSERT statement */
+
 typedef struct {
     kz_sink sink; /* first: the plugin's sink pointer is the run's */
     kz_store *store;
@@ -187,12 +198,16 @@ typedef struct {
     GAsyncQueue *jobs;    /* reader -> writer */
     GMutex flight_lock;
     GCond flight_cond;
-    guint in_flight;          /* jobs queued or being written */
-    GHashTable *accounts;     /* account ids known to exist: saves a lookup per event; cleared on rollback */
-    guint32 batch_records;    /* records (or rows) in the batch being stored */
-    gboolean bulk_checked;    /* the initial-load question was asked */
-    gboolean events_deferred; /* the events index was dropped for an initial load: build it at the end */
-    gboolean quarantined;     /* the quarantine may hold entries of this instance */
+    guint in_flight;                /* jobs queued or being written */
+    GHashTable *accounts;           /* account ids known to exist: saves a lookup per event; cleared on rollback */
+    guint32 batch_records;          /* records (or rows) in the batch being stored */
+    gboolean bulk_checked;          /* the initial-load question was asked */
+    gboolean events_deferred;       /* the events index was dropped for an initial load: build it at the end */
+    gboolean quarantined;           /* the quarantine may hold entries of this instance */
+    sqlite3_stmt *events_multi;     /* EVENT_CHUNK events in one INSERT */
+    ready_event chunk[EVENT_CHUNK]; /* validated events waiting for it */
+    guint n_chunk;
+    guint chunk_fallbacks; /* in this job: chunks that had a key already stored */
     gint64 now;
 } sync_run;
 
@@ -555,7 +570,10 @@ static void maybe_defer_events_index(sync_run *run)
     }
 }
 
-static outcome store_event(sync_run *run, const kz_usage_event *e, char **reason, gboolean *failed)
+/* Validates an event and makes its key: the source's id, or for an event
+ * without one the time (big-endian, so a log appends at the end of the
+ * key's B-tree) followed by 8 bytes of a SHA-256 over every field. */
+static outcome event_prepare(sync_run *run, const kz_usage_event *e, ready_event *r, char **reason, gboolean *failed)
 {
     if (!run->bulk_checked)
         maybe_defer_events_index(run);
@@ -571,12 +589,10 @@ static outcome store_event(sync_run *run, const kz_usage_event *e, char **reason
         *reason = g_strdup("quantity is not a finite number");
         return OUT_INVALID;
     }
-    guint8 key[16];
-    gsize key_len;
-    const void *key_data;
+    r->e = e;
     if (e->id != NULL && e->id[0] != '\0') {
-        key_data = e->id;
-        key_len = strlen(e->id);
+        r->key = e->id;
+        r->key_len = strlen(e->id);
     } else {
         key_hash h = {g_checksum_new(G_CHECKSUM_SHA256)};
         hash_text(&h, e->account_id);
@@ -586,33 +602,58 @@ static outcome store_event(sync_run *run, const kz_usage_event *e, char **reason
         hash_bytes(&h, 'q', &e->quantity, sizeof e->quantity);
         hash_text(&h, e->product);
         hash_traits(&h, e->traits, e->n_traits);
-        hash_finish(&h, key);
-        key_data = key;
-        key_len = sizeof key;
+        guint8 digest[16];
+        hash_finish(&h, digest);
+        guint64 t = GUINT64_TO_BE((guint64)e->time ^ ((guint64)1 << 63)); /* sorts as the signed time */
+        memcpy(r->hash, &t, 8);
+        memcpy(r->hash + 8, digest, 8);
+        r->key = r->hash;
+        r->key_len = sizeof r->hash;
     }
-    g_autofree char *traits = traits_json(e->traits, e->n_traits);
-    /* insert; on a key already stored, update only what differs */
-    int changes = 0;
-    for (int pass = 0; pass < 2 && changes == 0; pass++) {
-        if (pass == 1 && key_data == key)
+    r->traits = traits_json(e->traits, e->n_traits);
+    return OUT_INSERTED; /* ready */
+}
+
+static void bind_event(sync_run *run, sqlite3_stmt *st, int base, const ready_event *r)
+{
+    const kz_usage_event *e = r->e;
+    sqlite3_bind_blob(st, base + 1, r->key, (int)r->key_len, SQLITE_STATIC);
+    bind_text(st, base + 2, e->account_id);
+    bind_text(st, base + 3, e->user_id);
+    sqlite3_bind_int64(st, base + 4, e->time);
+    bind_text(st, base + 5, e->name);
+    bind_double(st, base + 6, e->quantity);
+    bind_text(st, base + 7, e->product);
+    bind_text(st, base + 8, r->traits);
+    sqlite3_bind_text(st, base + 9, run->instance, -1, SQLITE_STATIC);
+}
+
+/* Inserts one prepared event; on a key already stored, updates only what
+ * differs. */
+static outcome event_write(sync_run *run, const ready_event *r)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && r->key == r->hash)
             return OUT_UNCHANGED; /* hash-keyed: same key, same content */
         sqlite3_stmt *st = run->st[pass == 0 ? ST_EVENT : ST_EVENT_UPDATE];
-        sqlite3_bind_blob(st, 1, key_data, (int)key_len, SQLITE_STATIC);
-        bind_text(st, 2, e->account_id);
-        bind_text(st, 3, e->user_id);
-        sqlite3_bind_int64(st, 4, e->time);
-        bind_text(st, 5, e->name);
-        bind_double(st, 6, e->quantity);
-        bind_text(st, 7, e->product);
-        bind_text(st, 8, traits);
-        bind_text(st, 9, run->instance);
-        changes = step_write(run, st);
+        bind_event(run, st, 0, r);
+        int changes = step_write(run, st);
         if (changes < 0)
             return OUT_FAILED;
         if (changes > 0)
             return pass == 0 ? OUT_INSERTED : OUT_UPDATED;
     }
     return OUT_UNCHANGED;
+}
+
+static outcome store_event(sync_run *run, const kz_usage_event *e, char **reason, gboolean *failed)
+{
+    ready_event r = {0};
+    outcome out = event_prepare(run, e, &r, reason, failed);
+    if (out == OUT_INSERTED)
+        out = event_write(run, &r);
+    g_free(r.traits);
+    return out;
 }
 
 static outcome store_ticket(sync_run *run, const kz_ticket *t, char **reason, gboolean *failed)
@@ -1067,6 +1108,70 @@ static void map_row(sync_run *run, job *j, const kz_row *row)
     }
 }
 
+/* Writes the waiting events. A full chunk goes in one INSERT inside a
+ * savepoint; when not every event of it was new (a re-read, a duplicate
+ * in the input), the savepoint is rolled back and the events are written
+ * one by one, which tells inserted from updated from unchanged. After two
+ * such chunks a job writes one by one: it is a re-read. */
+static gboolean flush_events(sync_run *run, kz_sync_counts *counts)
+{
+    guint n = run->n_chunk;
+    run->n_chunk = 0;
+    kz_sync_counts *c = &counts[KZ_ENTITY_USAGE_EVENT];
+    gboolean ok = TRUE, done = FALSE;
+    if (n == EVENT_CHUNK && run->chunk_fallbacks < 2) {
+        ok = exec(run, "SAVEPOINT events");
+        for (guint i = 0; ok && i < n; i++)
+            bind_event(run, run->events_multi, (int)i * 9, &run->chunk[i]);
+        int rc = ok ? sqlite3_step(run->events_multi) : SQLITE_ERROR;
+        int changes = rc == SQLITE_DONE ? sqlite3_changes(run->db) : -1;
+        sqlite3_reset(run->events_multi);
+        if (ok && changes == (int)n) {
+            done = ok = exec(run, "RELEASE events");
+            c->read += n;
+            c->inserted += n;
+        } else if (ok) {
+            run->chunk_fallbacks++;
+            ok = exec(run, "ROLLBACK TO events") && exec(run, "RELEASE events");
+        }
+    }
+    for (guint i = 0; i < n; i++) {
+        ready_event *r = &run->chunk[i];
+        if (ok && !done) {
+            c->read++;
+            switch (event_write(run, r)) {
+            case OUT_INSERTED: c->inserted++; break;
+            case OUT_UPDATED: c->updated++; break;
+            case OUT_UNCHANGED: c->unchanged++; break;
+            default: ok = FALSE;
+            }
+        }
+        if (ok)
+            ok = unquarantine(run, KZ_ENTITY_USAGE_EVENT, &r->e->origin);
+        g_clear_pointer(&r->traits, g_free);
+    }
+    return ok;
+}
+
+/* Validates an event and adds it to the chunk (quarantined if invalid). */
+static gboolean buffer_event(sync_run *run, const kz_usage_event *e, kz_sync_counts *counts)
+{
+    ready_event *r = &run->chunk[run->n_chunk];
+    memset(r, 0, sizeof *r);
+    g_autofree char *reason = NULL;
+    gboolean failed = FALSE;
+    outcome out = event_prepare(run, e, r, &reason, &failed);
+    if (out == OUT_FAILED)
+        return FALSE;
+    if (out == OUT_INVALID) {
+        counts[KZ_ENTITY_USAGE_EVENT].read++;
+        counts[KZ_ENTITY_USAGE_EVENT].quarantined++;
+        return quarantine(run, KZ_ENTITY_USAGE_EVENT, &e->origin, reason);
+    }
+    run->n_chunk++;
+    return run->n_chunk < EVENT_CHUNK || flush_events(run, counts);
+}
+
 /* Stores one job in one transaction; FALSE (run->error set) on a store
  * failure, after a rollback. */
 static gboolean write_job(sync_run *run, const job *j)
@@ -1075,18 +1180,32 @@ static gboolean write_job(sync_run *run, const job *j)
     if (!exec(run, "BEGIN IMMEDIATE"))
         return FALSE;
     run->batch_records = j->batch_records;
+    run->chunk_fallbacks = 0;
     gboolean ok = flush_rejects(run, j->rejects, counts);
     for (guint i = 0; ok && i < j->items->len; i++) {
         const item *it = &g_array_index(j->items, item, i);
-        switch (it->kind) {
-        case ITEM_RECORD: ok = store_counted(run, it->entity, &it->rec, counts); break;
-        case ITEM_ROW_READ: ok = unquarantine(run, KZ_ENTITY_ROW, &it->at); break;
-        default:
+        if (it->kind == ITEM_RECORD && it->entity == KZ_ENTITY_USAGE_EVENT) {
+            ok = buffer_event(run, &it->rec.event, counts);
+            continue;
+        }
+        if (it->kind == ITEM_ROW_READ) { /* another entity's entry: no need to write the events first */
+            ok = unquarantine(run, KZ_ENTITY_ROW, &it->at);
+            continue;
+        }
+        ok = flush_events(run, counts); /* in order with the rest */
+        if (ok && it->kind == ITEM_RECORD) {
+            ok = store_counted(run, it->entity, &it->rec, counts);
+        } else if (ok) {
             counts[it->entity].read++;
             counts[it->entity].quarantined++;
             ok = quarantine(run, it->entity, &it->at, it->reason);
         }
     }
+    if (ok)
+        ok = flush_events(run, counts);
+    for (guint i = 0; i < run->n_chunk; i++) /* after a failure */
+        g_clear_pointer(&run->chunk[i].traits, g_free);
+    run->n_chunk = 0;
     if (ok && j->cursor != NULL) {
         sqlite3_stmt *st = run->st[ST_CURSOR_SET];
         sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);
@@ -1290,6 +1409,19 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
                         sqlite3_errmsg(run.db));
             ok = FALSE;
         }
+    if (ok) {
+        GString *multi = g_string_new("INSERT OR IGNORE INTO usage_events (key, account_id, user_id, time_us, name, "
+                                      "quantity, product, traits, source) VALUES ");
+        for (int i = 0; i < EVENT_CHUNK; i++)
+            g_string_append(multi, i == 0 ? "(?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?)");
+        if (sqlite3_prepare_v3(run.db, multi->str, -1, SQLITE_PREPARE_PERSISTENT, &run.events_multi, NULL) !=
+            SQLITE_OK) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: preparing the event insert: %s",
+                        sqlite3_errmsg(run.db));
+            ok = FALSE;
+        }
+        g_string_free(multi, TRUE);
+    }
     g_autofree char *cursor = NULL;
     if (ok) {
         /* a bulk load wants its indexes in memory: a bounded page cache,
@@ -1341,6 +1473,7 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(run.st[i]);
+    sqlite3_finalize(run.events_multi);
     exec(&run, "PRAGMA foreign_keys = ON");
     exec(&run, "PRAGMA wal_autocheckpoint = 1000");
     g_ptr_array_unref(run.rejects);

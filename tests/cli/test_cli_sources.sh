@@ -150,6 +150,35 @@ contains "$WORK/out" "0 records in quarantine"
 equals "$(q bad "select count(*) from accounts")" "8" "all accounts"
 equals "$(q bad "pragma integrity_check")" "ok" "integrity"
 
+# ---- events are written 16 to an INSERT; a re-read and duplicates fall back to one by one
+awk 'BEGIN { print "id,time,account,event";
+  for (i = 0; i < 100; i++) printf "e%d,2026-04-01T00:00:%02dZ,acc-%d,login\n", i, i % 60, 1 + i % 7
+  print "e5,2026-04-01T00:00:05Z,acc-6,login"          # the same event again: unchanged
+  print "e7,2026-04-01T09:00:00Z,acc-1,report.export" # same id, new content: updated
+}' >"$WORK/many-events.csv"
+stack chunks '
+    <source name="crm" component="csv">
+      <param name="path">'"$WORK"'/accounts.csv</param>
+      <map entity="account"><field name="id" from="id"/></map>
+    </source>
+    <source name="usage" component="csv">
+      <param name="path">'"$WORK"'/many-events.csv</param>
+      <map entity="usage_event">
+        <field name="id" from="id"/><field name="time" from="time"/><field name="account_id" from="account"/>
+        <field name="name" from="event"/>
+      </map>
+    </source>'
+run 0 kz chunks sync --json
+equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
+  '{"read":102,"inserted":100,"updated":1,"unchanged":1,"quarantined":0}' "chunked events"
+equals "$(q chunks "select name || ' ' || time_us from usage_events where key = cast('e7' as blob)")" \
+  "report.export 1775034000000000" "the later version wins"
+q chunks "delete from source_cursors"
+run 0 kz chunks sync --json # a full re-read: every chunk falls back, nothing is counted twice
+equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
+  '{"read":102,"inserted":0,"updated":2,"unchanged":100,"quarantined":0}' "re-read (e7 changes twice)"
+equals "$(q chunks "select count(*) from usage_events")" "100" "no duplicates"
+
 # ---- an XML export --------------------------------------------------------
 cat >"$WORK/tickets.xml" <<'XML'
 <?xml version="1.0" encoding="UTF-8"?>
