@@ -490,10 +490,25 @@ static void skip_bom(csv_source *s)
         s->block_pos += 3;
 }
 
+/* Back to the start of the file (after its BOM), hashing afresh. */
+static int rewind_file(csv_source *s)
+{
+    if (lseek(s->fd, 0, SEEK_SET) < 0) {
+        s->host->set_error(s->ctx, "%s: cannot seek: %s", s->path, strerror(errno));
+        return -1;
+    }
+    s->block_start = s->block_len = s->block_pos = 0;
+    s->hashed = 0;
+    s->eof = 0;
+    s->line = 1;
+    hash_init(&s->hash);
+    skip_bom(s);
+    return 0;
+}
+
 /* Reads the header record into s->names (a pull reads it afresh). */
 static int read_header(csv_source *s)
 {
-    skip_bom(s);
     record r;
     int rc = parse_record(s, &r);
     if (rc <= 0) {
@@ -521,22 +536,11 @@ static int read_header(csv_source *s)
     }
     if (s->names == NULL || s->oom)
         return KZ_ERR_NOMEM;
-    if (s->header) { /* the header is not a row */
-        s->n_pf = r.first_pf;
-        s->arena_len = r.row_start_arena;
-    } else {
-        /* without a header the first record is data: rewind to it */
-        s->n_pf = r.first_pf;
-        s->arena_len = r.row_start_arena;
-        if (lseek(s->fd, 0, SEEK_SET) < 0)
-            return KZ_ERR;
-        s->block_start = s->block_len = s->block_pos = 0;
-        s->hashed = 0;
-        s->eof = 0;
-        s->line = 1;
-        hash_init(&s->hash);
-        skip_bom(s);
-    }
+    /* the header is not a row; without one, the first record is data: read it again */
+    s->n_pf = r.first_pf;
+    s->arena_len = r.row_start_arena;
+    if (!s->header && rewind_file(s) < 0)
+        return KZ_ERR;
     return KZ_OK;
 }
 
@@ -601,13 +605,8 @@ static int csv_pull(void *self, const char *cursor, const kz_sink *sink)
         s->host->set_error(s->ctx, "%s: cannot open: %s", s->path, strerror(errno));
         return errno == ENOENT ? KZ_ERR_INVALID : KZ_ERR_RETRY;
     }
-    s->block_start = s->block_len = s->block_pos = 0;
-    s->hashed = 0;
-    s->eof = 0;
-    s->line = 1;
-    hash_init(&s->hash);
     batch_reset(s);
-    int rc = read_header(s);
+    int rc = rewind_file(s) < 0 ? KZ_ERR : read_header(s);
     if (rc == KZ_OK)
         try_resume(s, cursor);
     size_t batch_rows = sink->batch_hint > 0 ? sink->batch_hint : 4096;
