@@ -27,7 +27,7 @@ NO_TAIL(kz_field, column);
 NO_TAIL(kz_row, origin);
 NO_TAIL(kz_batch, cursor);
 NO_TAIL(kz_reject, origin);
-NO_TAIL(kz_sink, reserved2_);
+NO_TAIL(kz_sink, flush);
 NO_TAIL(kz_source_vtable, probe);
 NO_TAIL(kz_column, reserved_);
 NO_TAIL(kz_score_batch, baseline);

@@ -107,7 +107,7 @@ static inline int rec_reject(const kz_sink *sink, const kz_reject *reject)
 static inline recorder *recorder_new(guint32 batch_hint)
 {
     recorder *rec = g_new0(recorder, 1);
-    rec->sink = (kz_sink){sizeof(kz_sink), 0, rec_emit, rec_reject, batch_hint, 0};
+    rec->sink = (kz_sink){sizeof(kz_sink), 0, rec_emit, rec_reject, batch_hint, 0, NULL};
     rec->rows = g_ptr_array_new_with_free_func((GDestroyNotify)rec_row_free);
     rec->cursors = g_ptr_array_new_with_free_func(g_free);
     rec->batch_sizes = g_array_new(FALSE, FALSE, sizeof(guint32));

@@ -99,8 +99,8 @@ struct kz_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *state_get, *state_set, *state_delete;
-    GMutex lock;                    /* one thread at a time on db (see kz_store_lock) */
-    void (*barrier)(gpointer data); /* run before plugin state is touched, or NULL */
+    GMutex lock;                        /* one thread at a time on db (see kz_store_lock) */
+    gboolean (*barrier)(gpointer data); /* run before plugin state is touched, or NULL */
     gpointer barrier_data;
 };
 
@@ -114,21 +114,26 @@ void kz_store_unlock(kz_store *store)
     g_mutex_unlock(&store->lock);
 }
 
-void kz_store_set_state_barrier(kz_store *store, void (*barrier)(gpointer data), gpointer data)
+void kz_store_set_state_barrier(kz_store *store, gboolean (*barrier)(gpointer data), gpointer data)
 {
     store->barrier = barrier;
     store->barrier_data = data;
 }
 
 /* Plugin state is written at once, after everything the plugin handed to
- * the host before (a sync may still be storing its last batch). */
-static void state_begin(kz_store *store)
+ * the host before (a sync may still be storing its last batch), and not
+ * at all when storing that failed. FALSE (error set) then; else the lock
+ * is held. */
+static gboolean state_begin(kz_store *store, GError **error)
 {
-    if (store->barrier != NULL)
-        store->barrier(store->barrier_data);
+    if (store->barrier != NULL && !store->barrier(store->barrier_data)) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_STORE,
+                    "%s: plugin state not written: storing the records emitted before it failed", store->path);
+        return FALSE;
+    }
     g_mutex_lock(&store->lock);
+    return TRUE;
 }
-
 int kz_store_schema_latest(void)
 {
     return (int)G_N_ELEMENTS(migrations);
@@ -246,7 +251,8 @@ void kz_store_close(kz_store *store)
 
 int kz_store_state_get(kz_store *store, const char *instance, const char *key, char **out, gsize *len, GError **error)
 {
-    state_begin(store);
+    if (!state_begin(store, error))
+        return KZ_ERR;
     sqlite3_stmt *st = store->state_get;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -275,7 +281,8 @@ int kz_store_state_get(kz_store *store, const char *instance, const char *key, c
 int kz_store_state_set(kz_store *store, const char *instance, const char *key, const void *data, gsize len,
                        gint64 now_us, GError **error)
 {
-    state_begin(store);
+    if (!state_begin(store, error))
+        return KZ_ERR;
     sqlite3_stmt *st = store->state_set;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -292,7 +299,8 @@ int kz_store_state_set(kz_store *store, const char *instance, const char *key, c
 
 int kz_store_state_delete(kz_store *store, const char *instance, const char *key, GError **error)
 {
-    state_begin(store);
+    if (!state_begin(store, error))
+        return KZ_ERR;
     sqlite3_stmt *st = store->state_delete;
     sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);

@@ -54,8 +54,9 @@ void kz_store_unlock(kz_store *store);
 /* While set, `barrier` runs before every plugin state call (without the
  * lock held): the sync waits there until the batches a source emitted
  * before the call are stored, so state a plugin writes after emit() is
- * never ahead of the data. NULL clears it. */
-void kz_store_set_state_barrier(kz_store *store, void (*barrier)(gpointer data), gpointer data);
+ * never ahead of the data; when storing them failed it returns FALSE and
+ * the state call fails instead. NULL clears it. */
+void kz_store_set_state_barrier(kz_store *store, gboolean (*barrier)(gpointer data), gpointer data);
 
 /* Runs PRAGMA integrity_check; TRUE when the answer is "ok". */
 gboolean kz_store_integrity_check(kz_store *store, GError **error);

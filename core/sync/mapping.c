@@ -220,6 +220,7 @@ typedef struct {
 struct kz_mapping {
     GPtrArray *maps;         /* map* */
     GPtrArray *layout;       /* the name pointers of the last resolved row */
+    gboolean layout_valid;   /* FALSE: resolve the next row whatever its pointers */
     GPtrArray *scratch;      /* strings made for the current row */
     GArray *traits;          /* kz_trait, per convert */
     GPtrArray *tags;         /* char*, per convert */
@@ -603,7 +604,7 @@ static int find_input(const kz_row *row, char *const *alts)
 
 static gboolean same_layout(const kz_mapping *m, const kz_row *row)
 {
-    if (m->layout->len != row->n_fields)
+    if (!m->layout_valid || m->layout->len != row->n_fields)
         return FALSE;
     for (uint32_t i = 0; i < row->n_fields; i++)
         if (m->layout->pdata[i] != (gpointer)row->fields[i].name)
@@ -614,6 +615,7 @@ static gboolean same_layout(const kz_mapping *m, const kz_row *row)
 static void resolve(kz_mapping *m, const kz_row *row)
 {
     g_ptr_array_set_size(m->layout, 0);
+    m->layout_valid = TRUE;
     for (uint32_t i = 0; i < row->n_fields; i++)
         g_ptr_array_add(m->layout, (gpointer)row->fields[i].name);
     for (guint i = 0; i < m->maps->len; i++) {
@@ -642,6 +644,12 @@ static void resolve(kz_mapping *m, const kz_row *row)
             }
         }
     }
+}
+
+void kz_mapping_forget_layout(kz_mapping *m)
+{
+    g_ptr_array_set_size(m->layout, 0);
+    m->layout_valid = FALSE;
 }
 
 void kz_mapping_begin_row(kz_mapping *m, const kz_row *row)

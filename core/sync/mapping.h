@@ -33,6 +33,12 @@ guint kz_mapping_count(const kz_mapping *m);
 /* The entity (enum kz_entity) map `i` makes. */
 guint kz_mapping_entity(const kz_mapping *m, guint i);
 
+/* Forgets the layout of field names resolved last: name pointers are
+ * compared from row to row, and a source's names may be freed (and their
+ * addresses reused) once the batch they came in is handed over. Called at
+ * the start of every batch. */
+void kz_mapping_forget_layout(kz_mapping *m);
+
 /* Starts a row: finds the mapped input fields in it (once per layout of
  * field names) and forgets the previous row's converted values. */
 void kz_mapping_begin_row(kz_mapping *m, const kz_row *row);

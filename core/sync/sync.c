@@ -191,11 +191,13 @@ typedef struct {
     const char *instance;
     sqlite3_stmt *st[ST_COUNT];
     kz_sync_report *report;
-    GError *error;        /* writer: the first store failure (the pull is then stopped) */
-    GError *source_error; /* reader: the first thing the source got wrong */
-    gint failed;          /* atomic: either of the two is set */
-    GPtrArray *rejects;   /* reader: kz_reject copies (pending_reject*) waiting for the next batch */
-    GAsyncQueue *jobs;    /* reader -> writer */
+    GError *error;          /* writer: the first store failure (the pull is then stopped) */
+    GError *source_error;   /* reader: the first thing the source got wrong */
+    gint writer_failed;     /* atomic: `error` is set, nothing more is stored */
+    gboolean source_failed; /* reader: `source_error` is set, nothing more is taken */
+    gboolean emit_waits;    /* a 1.0 plugin: emit() returns once its batch is stored */
+    GPtrArray *rejects;     /* reader: kz_reject copies (pending_reject*) waiting for the next batch */
+    GAsyncQueue *jobs;      /* reader -> writer */
     GMutex flight_lock;
     GCond flight_cond;
     guint in_flight;                /* jobs queued or being written */
@@ -564,7 +566,7 @@ static void maybe_defer_events_index(sync_run *run)
         sqlite3_step(q) == SQLITE_ROW)
         empty = sqlite3_column_int(q, 0) != 0;
     sqlite3_finalize(q);
-    if (empty && exec(run, "DROP INDEX IF EXISTS " KZ_STORE_EVENTS_INDEX)) {
+    if (empty && sqlite3_exec(run->db, "DROP INDEX IF EXISTS " KZ_STORE_EVENTS_INDEX, NULL, NULL, NULL) == SQLITE_OK) {
         g_debug("sync %s: initial load of usage events, building their index at the end", run->instance);
         run->events_deferred = TRUE;
     }
@@ -965,7 +967,10 @@ static const kz_trait *copy_traits(arena *a, const kz_trait *traits, guint32 n)
 {
     if (traits == NULL || n == 0)
         return traits; /* validation says what is wrong with n > 0 and none */
-    kz_trait *copy = arena_alloc(a, sizeof *copy * n);
+    gsize bytes;
+    if (!g_size_checked_mul(&bytes, n, sizeof(kz_trait)))
+        return NULL; /* not a real count (32-bit): quarantined as "announced but none given" */
+    kz_trait *copy = arena_alloc(a, bytes);
     for (guint32 i = 0; i < n; i++) {
         copy[i] = traits[i];
         copy[i].name = arena_str(a, traits[i].name);
@@ -1000,8 +1005,11 @@ static void copy_record(arena *a, guint entity, any_record *r)
         break;
     case KZ_ENTITY_TICKET:
         S(r->ticket.id), S(r->ticket.account_id), S(r->ticket.contact_id), S(r->ticket.subject);
-        if (r->ticket.tags != NULL && r->ticket.n_tags > 0) {
-            const char **tags = arena_alloc(a, sizeof *tags * r->ticket.n_tags);
+        gsize tag_bytes;
+        if (!g_size_checked_mul(&tag_bytes, r->ticket.n_tags, sizeof(char *)))
+            r->ticket.tags = NULL; /* not a real count (32-bit): quarantined */
+        else if (r->ticket.tags != NULL && r->ticket.n_tags > 0) {
+            const char **tags = arena_alloc(a, tag_bytes);
             for (guint32 i = 0; i < r->ticket.n_tags; i++)
                 tags[i] = arena_str(a, r->ticket.tags[i]);
             r->ticket.tags = tags;
@@ -1146,8 +1154,6 @@ static gboolean flush_events(sync_run *run, kz_sync_counts *counts)
             default: ok = FALSE;
             }
         }
-        if (ok)
-            ok = unquarantine(run, KZ_ENTITY_USAGE_EVENT, &r->e->origin);
         g_clear_pointer(&r->traits, g_free);
     }
     return ok;
@@ -1167,6 +1173,12 @@ static gboolean buffer_event(sync_run *run, const kz_usage_event *e, kz_sync_cou
         counts[KZ_ENTITY_USAGE_EVENT].read++;
         counts[KZ_ENTITY_USAGE_EVENT].quarantined++;
         return quarantine(run, KZ_ENTITY_USAGE_EVENT, &e->origin, reason);
+    }
+    /* stored in this transaction (or none is): its old entry goes now, in
+     * order with any quarantine entry made after it for the same line */
+    if (!unquarantine(run, KZ_ENTITY_USAGE_EVENT, &e->origin)) {
+        g_clear_pointer(&r->traits, g_free);
+        return FALSE;
     }
     run->n_chunk++;
     return run->n_chunk < EVENT_CHUNK || flush_events(run, counts);
@@ -1234,8 +1246,6 @@ static gboolean write_job(sync_run *run, const job *j)
         g_free(report->cursor);
         report->cursor = g_strdup(j->cursor);
     }
-    if (report->on_batch != NULL)
-        report->on_batch(report, report->on_batch_data);
     return TRUE;
 }
 
@@ -1246,17 +1256,23 @@ static gpointer writer_main(gpointer data)
         job *j = g_async_queue_pop(run->jobs);
         if (j == (job *)run) /* the end */
             break;
-        if (!g_atomic_int_get(&run->failed)) {
+        gboolean stored = FALSE;
+        if (!g_atomic_int_get(&run->writer_failed)) {
             kz_store_lock(run->store);
-            if (!write_job(run, j))
-                g_atomic_int_set(&run->failed, 1);
+            stored = write_job(run, j);
+            if (!stored)
+                g_atomic_int_set(&run->writer_failed, 1);
             kz_store_unlock(run->store);
         }
+        gboolean batch = j->is_batch;
         job_free(j);
         g_mutex_lock(&run->flight_lock);
         run->in_flight--;
         g_cond_broadcast(&run->flight_cond);
         g_mutex_unlock(&run->flight_lock);
+        /* outside the lock and the count: the callback may call anything */
+        if (stored && batch && run->report->on_batch != NULL)
+            run->report->on_batch(run->report, run->report->on_batch_data);
     }
     return NULL;
 }
@@ -1279,10 +1295,24 @@ static void submit(sync_run *run, job *j)
     g_async_queue_push(run->jobs, j);
 }
 
-/* The store's plugin-state barrier: everything emitted so far is stored. */
-static void drain(gpointer data)
+/* Everything emitted so far is stored: TRUE, or FALSE when storing failed.
+ * The store's plugin-state barrier, and the sink's flush(). */
+static gboolean drain(gpointer data)
 {
-    wait_in_flight(data, 1);
+    sync_run *run = data;
+    wait_in_flight(run, 1);
+    return !g_atomic_int_get(&run->writer_failed);
+}
+
+static int sink_flush(const kz_sink *sink)
+{
+    return drain((gpointer)sink) ? KZ_OK : KZ_ERR_STOP;
+}
+
+/* Nothing more is taken once either side failed. */
+static gboolean stopped(sync_run *run)
+{
+    return run->source_failed || g_atomic_int_get(&run->writer_failed);
 }
 
 /* ---- the sink (the reader's side) ------------------------------------------------- */
@@ -1296,14 +1326,14 @@ static int sink_fail(sync_run *run, int status, const char *fmt, ...)
         va_end(ap);
         g_set_error(&run->source_error, KZ_ERROR, KZ_ERROR_PLUGIN, "instance '%s': %s", run->instance, msg);
     }
-    g_atomic_int_set(&run->failed, 1);
+    run->source_failed = TRUE; /* the batches taken before are still stored */
     return status;
 }
 
 static int sink_emit(const kz_sink *sink, const kz_batch *batch)
 {
     sync_run *run = (sync_run *)sink;
-    if (g_atomic_int_get(&run->failed))
+    if (stopped(run))
         return KZ_ERR_STOP;
     if (batch == NULL || batch->size < offsetof(kz_batch, cursor) + sizeof batch->cursor)
         return sink_fail(run, KZ_ERR_INVALID, "emitted a batch whose size is too small");
@@ -1322,6 +1352,8 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
                          "emits rows, but the stack config gives no <map> saying which records they make");
 
     job *j = job_new(run, batch->cursor, batch->count);
+    if (entity == KZ_ENTITY_ROW)
+        kz_mapping_forget_layout(run->mapping);
     for (guint32 i = 0; i < batch->count; i++) {
         const void *src = (const char *)batch->records + (gsize)i * batch->record_size;
         gsize n = MIN((gsize)batch->record_size, record_sizes[entity]);
@@ -1337,13 +1369,15 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
         copy_record(&j->mem, entity, &it->rec);
     }
     submit(run, j);
+    if (run->emit_waits && !drain(run))
+        return KZ_ERR_STOP;
     return KZ_OK;
 }
 
 static int sink_reject(const kz_sink *sink, const kz_reject *r)
 {
     sync_run *run = (sync_run *)sink;
-    if (g_atomic_int_get(&run->failed))
+    if (stopped(run))
         return KZ_ERR_STOP;
     if (r == NULL || r->size < offsetof(kz_reject, origin) + sizeof r->origin)
         return sink_fail(run, KZ_ERR_INVALID, "rejected a record with a reject struct that is too small");
@@ -1370,7 +1404,7 @@ static int pull_through_writer(sync_run *run, const kz_component_info *comp, con
     kz_instance_begin_call(run->source);
     int rc = comp->vt.source.pull(kz_instance_self(run->source), cursor, &run->sink);
     /* rejects after the last batch are stored too, even after the pull failed */
-    if (!g_atomic_int_get(&run->failed) && run->rejects->len > 0) {
+    if (!stopped(run) && run->rejects->len > 0) {
         job *j = job_new(run, NULL, 0);
         j->is_batch = FALSE;
         submit(run, j);
@@ -1390,7 +1424,11 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     const kz_component_info *comp = kz_instance_component(source);
     g_return_val_if_fail(comp->kind == KZ_COMPONENT_SOURCE, FALSE);
     sync_run run = {
-        .sink = {.size = sizeof(kz_sink), .emit = sink_emit, .reject = sink_reject, .batch_hint = SYNC_BATCH_HINT},
+        .sink = {.size = sizeof(kz_sink),
+                 .emit = sink_emit,
+                 .reject = sink_reject,
+                 .batch_hint = SYNC_BATCH_HINT,
+                 .flush = sink_flush},
         .store = store,
         .db = kz_store_db(store),
         .source = source,
@@ -1400,6 +1438,7 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
         .rejects = g_ptr_array_new_with_free_func((GDestroyNotify)pending_reject_free),
         .accounts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
         .quarantined = TRUE,
+        .emit_waits = comp->plugin->abi_minor < 1, /* 1.0: emit() returned once stored */
         .now = kz_host_now(),
     };
     gboolean ok = TRUE;
@@ -1476,6 +1515,8 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
     sqlite3_finalize(run.events_multi);
     exec(&run, "PRAGMA foreign_keys = ON");
     exec(&run, "PRAGMA wal_autocheckpoint = 1000");
+    exec(&run, "PRAGMA cache_size = -2000"); /* SQLite's defaults, for whatever the caller does next */
+    exec(&run, "PRAGMA threads = 0");
     g_ptr_array_unref(run.rejects);
     g_hash_table_unref(run.accounts);
     g_clear_error(&run.error);

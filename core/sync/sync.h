@@ -37,7 +37,8 @@ struct kz_sync_report {
     guint64 batches;
     char *cursor; /* the cursor stored at the end (also when nothing was new), or NULL */
     /* Set by the caller (may be NULL): called after each committed batch,
-     * e.g. for a progress line. */
+     * e.g. for a progress line, on the sync's writer thread (no lock held;
+     * the report is not written meanwhile). */
     void (*on_batch)(const kz_sync_report *report, gpointer data);
     gpointer on_batch_data;
 };

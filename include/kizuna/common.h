@@ -45,7 +45,9 @@ extern "C" {
  * with in its descriptor; the host refuses any other major.
  * History: 1.0 the first ABI. 1.1 adds the row entity (KZ_ENTITY_ROW,
  * kz_field, kz_row in source.h) for sources whose layout the stack
- * config maps; a 1.0 plugin loads and runs unchanged. */
+ * config maps, and kz_sink.flush (emit() may return before a batch is
+ * stored); a 1.0 plugin loads and runs unchanged, its emit() still
+ * returning once the batch is stored. */
 #define KZ_ABI_MAJOR 1
 #define KZ_ABI_MINOR 1
 

@@ -249,15 +249,22 @@ typedef struct kz_reject {
     kz_origin origin;
 } kz_reject;
 
-/* Where a source delivers records. Owned by the host, valid during pull().
+/* Where a source delivers records. Owned by the host, valid during pull(),
+ * and called only from the thread running pull().
  * emit() and reject() return KZ_OK, or KZ_ERR_STOP when the host wants the
  * pull to end (the source returns KZ_OK promptly), or another failure,
  * which the source returns as is. emit() copies what it needs before it
- * returns (the batch's memory is the source's again), and the host may
- * store the batch while the source reads the next one: batches are stored
- * in order, each with its cursor, and plugin state written after an emit()
- * is written after that batch is stored. A store failure makes a later
- * emit() return KZ_ERR_STOP, and the sync reports it. */
+ * returns: the batch's memory, field names included, is the source's again.
+ *
+ * For a plugin built against 1.1 or later, emit() may return before the
+ * batch is stored: the host stores batches in order, each in one
+ * transaction with its cursor, while the source reads the next. A source
+ * that must know its data is stored before it acts upstream (acknowledges
+ * a queue, marks records exported) calls flush(). Plugin state written
+ * after an emit() is written only once that batch is stored, and not at
+ * all if storing it failed (the state call then fails). A plugin built
+ * against 1.0 gets the 1.0 behaviour: emit() returns once the batch is
+ * stored. */
 typedef struct kz_sink {
     uint32_t size; /* sizeof(kz_sink) as the host was built */
     uint32_t reserved_;
@@ -268,6 +275,10 @@ typedef struct kz_sink {
      * records: a hint, not a limit. */
     uint32_t batch_hint;
     uint32_t reserved2_;
+    /* Since 1.1 (check with KZ_HAS_FIELD): waits until every batch emitted
+     * so far is stored. KZ_OK, or KZ_ERR_STOP when storing one failed (the
+     * source returns KZ_OK promptly; the host reports the failure). */
+    int (*flush)(const struct kz_sink *sink);
 } kz_sink;
 
 /* The source vtable. Required: size, entities, create, destroy, pull. */

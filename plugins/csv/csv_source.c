@@ -311,6 +311,18 @@ static int field_end(csv_source *s)
     return 0;
 }
 
+/* A delimiter: the next field begins. Delimiters count towards
+ * max_row_bytes too, so a line of a billion commas is refused, not held. */
+static int next_field(csv_source *s, record *r, uint32_t *column)
+{
+    if (++r->bytes > s->max_row) {
+        if (r->bad == NULL)
+            r->bad = fmt("the row is longer than max_row_bytes (%zu bytes)", s->max_row);
+        return 0;
+    }
+    return field_end(s) < 0 || field_begin(s, r, ++*column) < 0 ? -1 : 0;
+}
+
 /* Parses one record. Returns 1 when a record was read, 0 at the end of
  * the file, -1 on a failure (set_error called). Blank lines are skipped. */
 static int parse_record(csv_source *s, record *r)
@@ -345,7 +357,8 @@ static int parse_record(csv_source *s, record *r)
         c = next_byte(s);
         if (c == -2)
             return -1;
-        if (c >= 0 && r->raw_len < RAW_KEEP)
+        int kept = c >= 0 && r->raw_len < RAW_KEEP;
+        if (kept)
             r->raw[r->raw_len++] = (unsigned char)c;
         if (c == -1) {
             if (state == ST_QUOTED)
@@ -365,7 +378,7 @@ static int parse_record(csv_source *s, record *r)
             if (c == '\r' && peek_byte(s) == '\n')
                 s->block_pos++;
             s->line++;
-            if (r->raw_len > 0)
+            if (kept)
                 r->raw_len--; /* the line end is not part of the record's text */
             break;
         }
@@ -380,7 +393,7 @@ static int parse_record(csv_source *s, record *r)
             /* fall through */
         case ST_UNQUOTED:
             if (c == (unsigned char)s->delimiter) {
-                if (field_end(s) < 0 || field_begin(s, r, ++column) < 0)
+                if (next_field(s, r, &column) < 0)
                     return -1;
                 state = ST_FIELD_START;
             } else if (put_value(s, r, (unsigned char)c) < 0) {
@@ -399,7 +412,7 @@ static int parse_record(csv_source *s, record *r)
                 if (put_value(s, r, '"') < 0)
                     return -1;
             } else if (c == (unsigned char)s->delimiter) {
-                if (field_end(s) < 0 || field_begin(s, r, ++column) < 0)
+                if (next_field(s, r, &column) < 0)
                     return -1;
                 state = ST_FIELD_START;
             } else {

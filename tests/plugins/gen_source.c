@@ -137,5 +137,23 @@ static const kz_source_vtable gen_vt = {
 };
 static const kz_component gen_comp = {
     sizeof(kz_component), KZ_COMPONENT_SOURCE, "test-gen", "Generated accounts and usage events", gen_params, &gen_vt};
-KZ_PLUGIN_DEFINE("org.kizuna.test.gen", "Generator source", "1.0", "Kizuna tests", "MIT",
-                 "accounts and events for sync tests", &gen_comp)
+/* Declares ABI 1.0 (it uses nothing newer): the host then keeps 1.0's
+ * promise that emit() returns once the batch is stored, so the sync tests
+ * run that path while the csv and xml tests run the pipelined one. */
+static const kz_component *const gen_comps[] = {&gen_comp, NULL};
+static const kz_plugin_descriptor gen_desc = {sizeof(kz_plugin_descriptor),
+                                              KZ_ABI_MAJOR,
+                                              0,
+                                              "org.kizuna.test.gen",
+                                              "Generator source",
+                                              "1.0",
+                                              "Kizuna tests",
+                                              "MIT",
+                                              "accounts and events for sync tests",
+                                              gen_comps,
+                                              NULL};
+KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void);
+KZ_EXPORT const kz_plugin_descriptor *kz_plugin_entry(void)
+{
+    return &gen_desc;
+}
