@@ -287,6 +287,27 @@ static void test_cursor(fixture *f, gconstpointer data)
     g_assert_cmpuint(foreign->rows->len, ==, 7);
 }
 
+static void test_unterminated_last_line(fixture *f, gconstpointer data)
+{
+    (void)data;
+    /* the file ends inside a record: a writer may still be appending to
+     * it, so it is read as it is but the cursor stays before it */
+    g_autofree char *path = kz_test_write(f->dir, "u.csv", "id,v\n1,a\n2,b");
+    g_autoptr(recorder) first = read_all(f->reg, path, NULL);
+    g_assert_cmpuint(first->rows->len, ==, 2);
+    g_assert_cmpstr(value(row_at(first, 1), "v"), ==, "b");
+    FILE *fp = fopen(path, "a");
+    fputs("c\n3,d\n", fp); /* the writer finishes line 3 and adds line 4 */
+    fclose(fp);
+    g_autoptr(recorder) next = read_all(f->reg, path, last_cursor(first));
+    g_assert_cmpuint(next->rows->len, ==, 2);
+    g_assert_cmpstr(value(row_at(next, 0), "v"), ==, "bc"); /* read again, complete */
+    g_assert_cmpuint(row_at(next, 0)->line, ==, 3);
+    g_assert_cmpstr(value(row_at(next, 1), "id"), ==, "3");
+    g_autoptr(recorder) done = read_all(f->reg, path, last_cursor(next));
+    g_assert_cmpuint(done->rows->len, ==, 0); /* terminated now: nothing new */
+}
+
 static void test_resume_after_stop(fixture *f, gconstpointer data)
 {
     (void)data;
@@ -351,6 +372,7 @@ int main(int argc, char **argv)
     g_test_add("/csv/max-row-bytes-delimiter", fixture, NULL, setup, test_max_row_bytes_and_delimiter, teardown);
     g_test_add("/csv/empty-or-missing-file", fixture, NULL, setup, test_empty_file_fails, teardown);
     g_test_add("/csv/cursor", fixture, NULL, setup, test_cursor, teardown);
+    g_test_add("/csv/unterminated-last-line", fixture, NULL, setup, test_unterminated_last_line, teardown);
     g_test_add("/csv/resume-after-stop", fixture, NULL, setup, test_resume_after_stop, teardown);
     g_test_add("/csv/large-file-bounded-memory", fixture, NULL, setup, test_large_file_bounded_memory, teardown);
     return g_test_run();

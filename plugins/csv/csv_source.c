@@ -128,6 +128,9 @@ typedef struct {
     uint32_t line; /* line of the next byte */
     prefix_hash hash;
     uint64_t hashed; /* bytes of the file fed to `hash` */
+    int held;        /* the last record had no line end: the cursor goes before it */
+    uint64_t held_at;
+    uint32_t held_line;
 
     /* the header */
     char **names;
@@ -186,6 +189,8 @@ typedef struct {
     size_t first_pf;
     size_t bytes; /* value bytes so far */
     uint32_t line;
+    uint64_t start; /* file offset of its first byte */
+    int ended;      /* 1 when a line end closed it; 0 when the file did */
     unsigned char raw[RAW_KEEP + 1];
     size_t raw_len;
     char *bad;
@@ -351,6 +356,8 @@ static int parse_record(csv_source *s, record *r)
         s->line++;
     }
     r->line = s->line;
+    r->start = position(s);
+    r->ended = 0;
     if (field_begin(s, r, column) < 0)
         return -1;
     for (;;) {
@@ -380,6 +387,7 @@ static int parse_record(csv_source *s, record *r)
             s->line++;
             if (kept)
                 r->raw_len--; /* the line end is not part of the record's text */
+            r->ended = 1;
             break;
         }
         switch (state) {
@@ -433,6 +441,25 @@ static int parse_record(csv_source *s, record *r)
 
 /* ---- batches ------------------------------------------------------------------------ */
 
+/* Feeds bytes [from, to) of the file to `h`, reading them again (pread,
+ * so the reading position stays). 0 when they cannot be read. */
+static int hash_file(csv_source *s, prefix_hash *h, uint64_t from, uint64_t to)
+{
+    unsigned char *buf = malloc(BLOCK_BYTES);
+    int ok = buf != NULL;
+    while (ok && from < to) {
+        size_t want = (size_t)((to - from) < BLOCK_BYTES ? to - from : BLOCK_BYTES);
+        ssize_t n = pread(s->fd, buf, want, (off_t)from);
+        ok = n > 0;
+        if (ok) {
+            hash_update(h, buf, (size_t)n);
+            from += (uint64_t)n;
+        }
+    }
+    free(buf);
+    return ok;
+}
+
 static void batch_reset(csv_source *s)
 {
     for (size_t i = 0; i < s->n_pr; i++)
@@ -450,9 +477,24 @@ static int emit_batch(csv_source *s, const kz_sink *sink)
     uint64_t pos = position(s);
     hash_update(&s->hash, s->block + (s->hashed - s->block_start), (size_t)(pos - s->hashed));
     s->hashed = pos;
+    uint64_t at = pos, hash = hash_value(&s->hash);
+    uint32_t line = s->line;
+    if (s->held) {
+        /* the file ended inside its last record: it may still be being
+         * written, so the cursor stays before it and the next pull reads
+         * it again (complete by then, or as it is) */
+        prefix_hash h;
+        hash_init(&h);
+        at = s->held_at;
+        line = s->held_line;
+        if (!hash_file(s, &h, 0, at)) {
+            s->host->set_error(s->ctx, "%s: cannot read: %s", s->path, strerror(errno));
+            return KZ_ERR;
+        }
+        hash = hash_value(&h);
+    }
     char cursor[96];
-    snprintf(cursor, sizeof cursor, CURSOR_PREFIX "%" PRIu64 ":%" PRIu32 ":%016" PRIx64, pos, s->line,
-             hash_value(&s->hash));
+    snprintf(cursor, sizeof cursor, CURSOR_PREFIX "%" PRIu64 ":%" PRIu32 ":%016" PRIx64, at, line, hash);
 
     size_t capf = s->cap_fields, capr = s->cap_rows;
     s->fields = grow(s, s->fields, &capf, s->n_pf + 1, sizeof *s->fields);
@@ -578,24 +620,8 @@ static int try_resume(csv_source *s, const char *cursor)
     uint64_t here = position(s);
     if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < off || off < here)
         return 0;
-    prefix_hash saved = s->hash;
     prefix_hash h = s->hash; /* has seen the file up to s->hashed */
-    uint64_t at = s->hashed;
-    unsigned char *buf = malloc(BLOCK_BYTES);
-    int ok = buf != NULL;
-    while (ok && at < off) {
-        size_t want_n = (size_t)((off - at) < BLOCK_BYTES ? off - at : BLOCK_BYTES);
-        ssize_t n = pread(s->fd, buf, want_n, (off_t)at);
-        if (n <= 0) {
-            ok = 0;
-            break;
-        }
-        hash_update(&h, buf, (size_t)n);
-        at += (uint64_t)n;
-    }
-    free(buf);
-    if (!ok || hash_value(&h) != want) {
-        s->hash = saved;
+    if (!hash_file(s, &h, s->hashed, off) || hash_value(&h) != want) {
         s->host->log(s->ctx, KZ_LOG_INFO, "%s changed since the last sync: reading it from the start", s->path);
         return 0;
     }
@@ -619,6 +645,7 @@ static int csv_pull(void *self, const char *cursor, const kz_sink *sink)
         return errno == ENOENT ? KZ_ERR_INVALID : KZ_ERR_RETRY;
     }
     batch_reset(s);
+    s->held = 0;
     int rc = rewind_file(s) < 0 ? KZ_ERR : read_header(s);
     if (rc == KZ_OK)
         try_resume(s, cursor);
@@ -634,6 +661,11 @@ static int csv_pull(void *self, const char *cursor, const kz_sink *sink)
         }
         if (got == 0)
             break;
+        if (!r->ended) {
+            s->held = 1;
+            s->held_at = r->start;
+            s->held_line = r->line;
+        }
         uint32_t n = (uint32_t)(s->n_pf - r->first_pf);
         if (r->bad == NULL && n > s->n_names)
             r->bad = fmt("the row has %u fields, the header %u: column %u has no name", n, s->n_names, s->n_names + 1);
