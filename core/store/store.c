@@ -9,8 +9,11 @@
 #include "../errors.h"
 
 #include <kizuna/common.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 /* Append only: never edit a migration that has shipped. */
 static const char *const migrations[] = {
@@ -99,6 +102,7 @@ struct kz_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *state_get, *state_set, *state_delete;
+    int bulk_fd;                        /* the held lock file of an initial load, or -1 */
     GMutex lock;                        /* one thread at a time on db (see kz_store_lock) */
     gboolean (*barrier)(gpointer data); /* run before plugin state is touched, or NULL */
     gpointer barrier_data;
@@ -202,10 +206,72 @@ static gboolean migrate(kz_store *store, GError **error)
     return exec(store, "COMMIT", error);
 }
 
+/* PATH-bulk, locked (flock) by a sync while its initial load runs without
+ * the events index. */
+static char *bulk_path(const kz_store *store)
+{
+    return g_strconcat(store->path, "-bulk", NULL);
+}
+
+gboolean kz_store_bulk_begin(kz_store *store)
+{
+    g_autofree char *path = bulk_path(store);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return FALSE;
+    }
+    store->bulk_fd = fd;
+    return TRUE;
+}
+
+void kz_store_bulk_end(kz_store *store)
+{
+    if (store->bulk_fd < 0)
+        return;
+    g_autofree char *path = bulk_path(store);
+    unlink(path);
+    close(store->bulk_fd); /* releases the lock */
+    store->bulk_fd = -1;
+}
+
+/* Re-creates the indexes a sync drops for an initial load, if one is
+ * missing because that sync died - but not while a live sync holds the
+ * bulk lock: it builds the index itself when it ends, and building it here
+ * would hold the write lock for minutes under it. */
+static gboolean restore_indexes(kz_store *store, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    gboolean present = FALSE;
+    if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, KZ_STORE_EVENTS_INDEX, -1, SQLITE_STATIC);
+        present = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    if (present)
+        return TRUE;
+    g_autofree char *path = bulk_path(store);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        gboolean live = flock(fd, LOCK_EX | LOCK_NB) != 0;
+        if (!live)
+            unlink(path); /* left by a sync that died */
+        close(fd);
+        if (live) {
+            g_debug("%s: an initial load is running; its events index comes when it ends", store->path);
+            return TRUE;
+        }
+    }
+    return exec(store, KZ_STORE_EVENTS_INDEX_SQL, error);
+}
+
 kz_store *kz_store_open(const char *path, GError **error)
 {
     kz_store *store = g_new0(kz_store, 1);
     g_mutex_init(&store->lock);
+    store->bulk_fd = -1;
     store->path = g_strdup(path);
     if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -216,7 +282,7 @@ kz_store *kz_store_open(const char *path, GError **error)
     sqlite3_busy_timeout(store->db, 5000);
     sqlite3_extended_result_codes(store->db, 1);
     if (!exec(store, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", error) ||
-        !migrate(store, error) || !exec(store, KZ_STORE_EVENTS_INDEX_SQL, error)) {
+        !migrate(store, error) || !restore_indexes(store, error)) {
         kz_store_close(store);
         return NULL;
     }
@@ -243,6 +309,7 @@ void kz_store_close(kz_store *store)
     sqlite3_finalize(store->state_get);
     sqlite3_finalize(store->state_set);
     sqlite3_finalize(store->state_delete);
+    kz_store_bulk_end(store);
     sqlite3_close_v2(store->db);
     g_mutex_clear(&store->lock);
     g_free(store->path);

@@ -58,6 +58,13 @@ void kz_store_unlock(kz_store *store);
  * the state call fails instead. NULL clears it. */
 void kz_store_set_state_barrier(kz_store *store, gboolean (*barrier)(gpointer data), gpointer data);
 
+/* An initial load that dropped the events index holds PATH-bulk locked
+ * from before the drop until the index is built again (or the process
+ * dies): meanwhile kz_store_open() in other processes does not rebuild the
+ * index under it. begin is FALSE when another process holds it. */
+gboolean kz_store_bulk_begin(kz_store *store);
+void kz_store_bulk_end(kz_store *store);
+
 /* Runs PRAGMA integrity_check; TRUE when the answer is "ok". */
 gboolean kz_store_integrity_check(kz_store *store, GError **error);
 

@@ -566,7 +566,11 @@ static void maybe_defer_events_index(sync_run *run)
         sqlite3_step(q) == SQLITE_ROW)
         empty = sqlite3_column_int(q, 0) != 0;
     sqlite3_finalize(q);
-    if (empty && sqlite3_exec(run->db, "DROP INDEX IF EXISTS " KZ_STORE_EVENTS_INDEX, NULL, NULL, NULL) == SQLITE_OK) {
+    if (!empty || !kz_store_bulk_begin(run->store))
+        return;
+    if (sqlite3_exec(run->db, "DROP INDEX IF EXISTS " KZ_STORE_EVENTS_INDEX, NULL, NULL, NULL) != SQLITE_OK) {
+        kz_store_bulk_end(run->store);
+    } else {
         g_debug("sync %s: initial load of usage events, building their index at the end", run->instance);
         run->events_deferred = TRUE;
     }
@@ -1509,6 +1513,7 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
         }
         g_clear_error(&run.error);
         run.error = saved;
+        kz_store_bulk_end(store);
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(run.st[i]);

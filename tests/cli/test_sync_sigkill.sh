@@ -102,4 +102,13 @@ equals "$(sqlite3 "$WORK/killed.db" 'SELECT count(*) FROM quarantine')" "400" "c
 # the initial load dropped the events index and built it at the end; killed runs too
 equals "$(sqlite3 "$WORK/killed.db" "SELECT count(*) FROM sqlite_master WHERE name = 'usage_events_by_account'")" "1" \
   "events index after the kills"
+# while a live sync holds the bulk lock, opening the store leaves the missing
+# index to that sync; once nobody holds it, opening the store restores it
+index_count() { sqlite3 "$WORK/killed.db" "SELECT count(*) FROM sqlite_master WHERE name = 'usage_events_by_account'"; }
+sqlite3 "$WORK/killed.db" "DROP INDEX usage_events_by_account"
+flock "$WORK/killed.db-bulk" "$KIZUNA" --config "$WORK/killed.xml" quarantine >/dev/null
+equals "$(index_count)" "0" "index left to the (pretend) live initial load"
+run 0 "$KIZUNA" --config "$WORK/killed.xml" quarantine
+equals "$(index_count)" "1" "index restored once no sync holds the lock"
+[ ! -e "$WORK/killed.db-bulk" ] || fail "stale bulk lock file left behind"
 echo "ok"
