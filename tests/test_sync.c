@@ -27,7 +27,7 @@ static void setup(fixture *f, gconstpointer data)
     f->dir = kz_test_tmpdir();
     f->reg = kz_registry_new();
     g_autofree char *plugins = g_build_filename(KZ_TEST_PLUGIN_DIR, "source", NULL);
-    g_assert_cmpuint(kz_registry_scan_dir(f->reg, plugins, TRUE), ==, 1);
+    g_assert_cmpuint(kz_registry_scan_dir(f->reg, plugins, TRUE), ==, 2); /* test-gen, test-ack */
     g_autofree char *db = g_build_filename(f->dir, "kizuna.db", NULL);
     g_autoptr(GError) err = NULL;
     f->store = kz_store_open(db, &err);
@@ -171,9 +171,42 @@ static void test_sync_quarantines_bad_records(fixture *f, gconstpointer data)
     kz_instance_destroy(inst);
 }
 
+/* A 1.1 source may see emit() return before its batch is stored; after
+ * flush(), or once a state write returns, everything it emitted is stored
+ * (test-ack checks that through a connection of its own and fails the
+ * pull otherwise). */
+static void test_sync_flush_and_state(fixture *f, gconstpointer data)
+{
+    (void)data;
+    GHashTable *params = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
+    g_autofree char *db = g_build_filename(f->dir, "kizuna.db", NULL);
+    kz_param_value *store = g_new0(kz_param_value, 1), *batches = g_new0(kz_param_value, 1);
+    g_assert_true(kz_param_parse(KZ_PARAM_PATH, db, store, NULL));
+    g_assert_true(kz_param_parse(KZ_PARAM_INT, "20", batches, NULL));
+    g_hash_table_insert(params, g_strdup("store"), store);
+    g_hash_table_insert(params, g_strdup("batches"), batches);
+    g_autoptr(GError) err = NULL;
+    kz_instance *inst =
+        kz_instance_create(kz_registry_find_component(f->reg, "test-ack"), "ack", params, f->store, &err);
+    g_assert_no_error(err);
+    kz_sync_report r = {0};
+    gboolean ok = kz_sync_source(f->store, inst, NULL, &r, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    g_assert_cmpuint(r.entity[KZ_ENTITY_ACCOUNT].inserted, ==, 10000);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM accounts"), ==, 10000);
+    g_autofree char *acked = NULL;
+    gsize len = 0;
+    g_assert_cmpint(kz_store_state_get(f->store, "ack", "acked", &acked, &len, &err), ==, KZ_OK);
+    g_assert_cmpstr(acked, ==, "10000");
+    kz_sync_report_clear(&r);
+    kz_instance_destroy(inst);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add("/sync/flush-and-state-wait-for-the-store", fixture, NULL, setup, test_sync_flush_and_state, teardown);
     g_test_add("/sync/counts-and-resync", fixture, NULL, setup, test_sync_counts_and_resync, teardown);
     g_test_add("/sync/quarantines-bad-records", fixture, NULL, setup, test_sync_quarantines_bad_records, teardown);
     return g_test_run();
