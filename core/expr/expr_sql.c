@@ -273,6 +273,8 @@ static vtype context_of(compiler *c, const GPtrArray *args)
 }
 
 /* `e` as SQL that is 1 or 0, never NULL. */
+static void chain(compiler *c, const kz_expr *e, int kind);
+
 static void condition(compiler *c, const kz_expr *e)
 {
     switch (e->kind) {
@@ -445,20 +447,40 @@ static void emit(compiler *c, const kz_expr *e, vtype want)
         }
         g_string_append(s, ") IS 1))");
         return;
-    case KZ_EXPR_NOT:
-        g_string_append(s, "(NOT ");
-        condition(c, a0);
-        g_string_append_c(s, ')');
-        return;
-    case KZ_EXPR_AND:
-    case KZ_EXPR_OR:
-        g_string_append_c(s, '(');
-        condition(c, a0);
-        g_string_append(s, e->kind == KZ_EXPR_AND ? " AND " : " OR ");
-        condition(c, a1);
+    case KZ_EXPR_NOT: {
+        /* every condition is 0 or 1, so NOT NOT x is x: a run of NOTs
+         * becomes at most one (SQLite's parser stack is not deep) */
+        gboolean negate = TRUE;
+        const kz_expr *inner = a0;
+        while (inner->kind == KZ_EXPR_NOT) {
+            negate = !negate;
+            inner = inner->args->pdata[0];
+        }
+        g_string_append(s, negate ? "(NOT " : "(");
+        condition(c, inner);
         g_string_append_c(s, ')');
         return;
     }
+    case KZ_EXPR_AND:
+    case KZ_EXPR_OR:
+        /* a chain of one operator is written flat: "(a OR b OR c)", which
+         * SQLite parses at constant depth, not "((a OR b) OR c)" */
+        g_string_append_c(s, '(');
+        chain(c, e, e->kind);
+        g_string_append_c(s, ')');
+        return;
+    }
+}
+
+static void chain(compiler *c, const kz_expr *e, int kind)
+{
+    if ((int)e->kind != kind) {
+        condition(c, e);
+        return;
+    }
+    chain(c, e->args->pdata[0], kind);
+    g_string_append(c->sql, kind == KZ_EXPR_AND ? " AND " : " OR ");
+    chain(c, e->args->pdata[1], kind);
 }
 
 static void clear_value(gpointer data)
@@ -550,7 +572,12 @@ sqlite3_stmt *kz_expr_sql_prepare(sqlite3 *db, const char *select, const kz_expr
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     if (sqlite3_prepare_v2(db, select, -1, &st, &tail) != SQLITE_OK) {
-        g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "cannot prepare the query: %s", sqlite3_errmsg(db));
+        if (strstr(sqlite3_errmsg(db), "parser stack overflow") != NULL) /* the input's shape, not the store */
+            g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID,
+                        "the expression is nested too deeply for the store to run; flatten it (a chain of "
+                        "ORs of one field is better written with IN)");
+        else
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "cannot prepare the query: %s", sqlite3_errmsg(db));
         return NULL;
     }
     while (tail != NULL && g_ascii_isspace(*tail))

@@ -193,6 +193,13 @@ sed "s|$DB|$WORK/newer.db|" "$WORK/stack.xml" >"$WORK/newer.xml"
 run 1 "$KIZUNA" --config "$WORK/newer.xml" accounts
 contains "$WORK/err" "written by a newer Kizuna"
 
+# ---- long chains run: written flat, and runs of NOT folded, for SQLite's parser
+chain=$(for i in $(seq 0 94); do printf "id = 'acct-%d' OR " "$i"; done)
+equals "$(ids --where "${chain}id = 'acct-1'" | tr ',' '\n' | wc -l)" "12" "95 ORs"
+nots=$(printf 'NOT %.0s' $(seq 1 61))
+equals "$(ids --where "${nots}region = 'emea'")" "$(ids --where "NOT region = 'emea'")" "61 NOTs"
+equals "$(ids --where "NOT NOT region = 'emea'")" "$(ids --where "region = 'emea'")" "two NOTs"
+
 # ---- nothing above wrote to the store
 equals "$(md5sum <"$DB")" "$before" "the store file after the read commands"
 equals "$(sqlite3 "$DB" 'SELECT count(*) FROM accounts')" "12" "accounts"
