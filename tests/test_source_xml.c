@@ -408,6 +408,38 @@ static void test_oversized_record_is_rejected(void)
     g_assert_nonnull(strstr(reject, "| <r id=\"2\">\n  <v>abcdef"));
     g_assert_cmpuint(strlen(strstr(reject, "| ") + 2), <=, 2048);
     g_assert_true(g_str_has_prefix(last_cursor(rec), "xml1 records=3 end=1 "));
+
+    /* raising the limit re-reads the file: the cursor covers max_record_size */
+    g_autoptr(kz_instance) wider = xml_instance_full(reg, path, "r", "8192", &err);
+    g_assert_no_error(err);
+    g_autoptr(recorder) again = recorder_new(100);
+    g_assert_cmpint(pull(wider, last_cursor(rec), again, NULL), ==, KZ_OK);
+    g_autofree char *all = ids_of(again);
+    g_assert_cmpstr(all, ==, "1,2,3");
+    kz_test_rmtree(dir);
+}
+
+static void test_many_rejects_move_in_batches(void)
+{
+    /* a file of nothing but rejected records still goes to the host in
+     * batches (without rows), so neither side holds them all */
+    g_autoptr(kz_registry) reg = load_xml();
+    g_autofree char *dir = kz_test_tmpdir();
+    GString *s = g_string_new("<rows>\n");
+    for (int i = 0; i < 2500; i++)
+        g_string_append_printf(s, "<r id=\"%d\"><v>%0200d</v></r>\n", i, i);
+    g_string_append(s, "</rows>\n");
+    g_autofree char *path = kz_test_write(dir, "rejects.xml", s->str);
+    g_string_free(s, TRUE);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(kz_instance) inst = xml_instance_full(reg, path, "r", "100", &err);
+    g_assert_no_error(err);
+    g_autoptr(recorder) rec = recorder_new(1000);
+    g_assert_cmpint(pull(inst, NULL, rec, NULL), ==, KZ_OK);
+    g_assert_cmpuint(rec->rows->len, ==, 0);
+    g_assert_cmpuint(rec->rejects->len, ==, 2500);
+    g_assert_cmpuint(rec->batch_sizes->len, >=, 3); /* 1000, 2000, and the end */
+    g_assert_true(g_str_has_prefix(rec->cursors->pdata[0], "xml1 records=1000 end=0 "));
     kz_test_rmtree(dir);
 }
 
@@ -705,6 +737,7 @@ int main(int argc, char **argv)
     g_test_add_func("/source/xml/resume", test_resume_emits_exactly_the_rest);
     g_test_add_func("/source/xml/malformed", test_malformed_fails_at_its_line_after_the_good_rows);
     g_test_add_func("/source/xml/oversized-record", test_oversized_record_is_rejected);
+    g_test_add_func("/source/xml/many-rejects-in-batches", test_many_rejects_move_in_batches);
     g_test_add_func("/source/xml/bad-parameters", test_bad_parameters_and_files);
     g_test_add_func("/source/xml/billion-laughs", test_billion_laughs_is_refused_at_once);
     g_test_add_func("/source/xml/external-entities", test_external_entities_are_refused_unread);

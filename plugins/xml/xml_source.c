@@ -69,6 +69,7 @@ typedef struct {
     xml_arena arena; /* the memory of the rows in `rows` */
     kz_row *rows;
     size_t n_rows, rows_cap;
+    size_t n_rejects; /* rejected since the last batch */
     uint32_t batch_max;
     uint64_t records;   /* records passed so far: the cursor's N */
     uint64_t committed; /* N of the last cursor the sink took */
@@ -161,7 +162,11 @@ static int identify(const xml_source *src, int fd, file_identity *id)
         .mtime_ns = (long)st.st_mtim.tv_nsec,
         .inode = (unsigned long long)st.st_ino,
         .head = xml_hash(XML_HASH_SEED, head, have),
-        .conf = xml_hash(xml_hash(XML_HASH_SEED, src->path, strlen(src->path) + 1), src->record, strlen(src->record)),
+        /* everything that changes which rows a file makes: a new limit
+         * re-reads the records an old one rejected */
+        .conf = xml_hash(
+            xml_hash(xml_hash(XML_HASH_SEED, src->path, strlen(src->path) + 1), src->record, strlen(src->record) + 1),
+            &src->max_record, sizeof src->max_record),
     };
     return KZ_OK;
 }
@@ -203,6 +208,7 @@ static int flush(pull_run *run, int end)
     kz_batch batch = {sizeof batch, KZ_ENTITY_ROW, (uint32_t)run->n_rows, sizeof(kz_row), run->rows, run->cursor};
     int rc = run->sink->emit(run->sink, &batch);
     run->n_rows = 0;
+    run->n_rejects = 0;
     xml_arena_reset(&run->arena);
     if (rc != KZ_OK) {
         run->sink_status = rc;
@@ -234,10 +240,17 @@ static int on_reject(void *user, const kz_reject *reject)
 {
     pull_run *run = user;
     run->records++;
+    run->n_rejects++;
     int rc = run->sink->reject(run->sink, reject);
-    if (rc != KZ_OK)
+    if (rc != KZ_OK) {
         run->sink_status = rc;
-    return rc;
+        return rc;
+    }
+    /* a file of rejected records still moves on in batches: the host holds
+     * rejects until the next batch, and the arena keeps what they used */
+    if (run->n_rejects >= run->batch_max || run->arena.bytes >= BATCH_BYTES)
+        return flush(run, 0);
+    return KZ_OK;
 }
 
 static void on_warning(void *user, const char *message)
@@ -344,6 +357,8 @@ static int xml_pull(void *self, const char *cursor, const kz_sink *sink)
                 status = rc2;
         }
         const char *why = reader != NULL ? xml_reader_error(reader) : NULL;
+        if (run.sink_status != KZ_OK && run.sink_status != KZ_ERR_STOP)
+            why = NULL; /* storing failed: that is the failure to report, and the host has it */
         if (why != NULL)
             src->host->set_error(src->ctx, "%s", why);
         else if (status == KZ_ERR_NOMEM)
