@@ -1,5 +1,6 @@
-/* Refusal: a parameter flag bit that ABI 1.0 does not define, in a plugin
- * that claims 1.0 (from a newer minor it would only skip the component). */
+/* Refusal: a parameter flag bit that this ABI does not define, in a plugin
+ * that claims the host's own minor (from a newer minor it would only skip
+ * the component). A fixture, not a test: test_loader asserts the refusal. */
 #include "test_plugin.h"
 
 TEST_SCORER_VTABLE(vt);

@@ -1,4 +1,5 @@
-/* Refusal: a secret parameter with a default value (secrets have none). */
+/* Refusal: a secret parameter with a default value (secrets have none).
+ * A fixture, not a test: test_loader and test_cli_plugins assert the refusal. */
 #include "test_plugin.h"
 
 TEST_SCORER_VTABLE(vt);

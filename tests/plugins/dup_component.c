@@ -1,4 +1,5 @@
-/* Refusal: a component name that good.c already provides. */
+/* Refusal: a component name that good.c already provides.
+ * A fixture, not a test: test_loader and test_cli_plugins assert the refusal. */
 #include "test_plugin.h"
 
 TEST_SCORER_VTABLE(vt);

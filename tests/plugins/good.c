@@ -1,6 +1,7 @@
 /* A well-formed plugin: a scorer with one parameter of every type and a
  * channel. Its scorer logs its secret parameter on purpose, so tests can
- * check the host masks it. */
+ * check the host masks it. A fixture, not a test: test_loader, test_config,
+ * test_host and the CLI tests load it and assert what they see. */
 #include "test_plugin.h"
 
 #include <string.h>

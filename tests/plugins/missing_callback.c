@@ -1,4 +1,5 @@
-/* Refusal: a required callback (score) is NULL. */
+/* Refusal: a required callback (score) is NULL.
+ * A fixture, not a test: test_loader and test_cli_plugins assert the refusal. */
 #include "test_plugin.h"
 
 static const kz_scorer_vtable vt = {.size = sizeof(kz_scorer_vtable),
