@@ -8,8 +8,13 @@
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed"
 command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
-SHARED="$KZ_SOURCE_DIR/../shared/data"
-[ -f "$SHARED/mlc_churn.csv" ] || fail "../shared/data is missing beside the repository"
+SHARED="${KZ_SHARED_DATA:-$KZ_SOURCE_DIR/../shared/data}"
+have_shared=1
+if [ ! -f "$SHARED/mlc_churn.csv" ]; then
+  [ "${KZ_REQUIRE_SHARED:-0}" != 1 ] || fail "the shared test data is missing: $SHARED"
+  echo "SKIP: the Salesforce, mlc_churn and export parts: no shared test data at $SHARED" >&2
+  have_shared=0
+fi
 
 # stack NAME SOURCES...: writes $WORK/NAME.xml with a store NAME.db
 stack() {
@@ -20,6 +25,7 @@ stack() {
 kz() { local name=$1; shift; "$KIZUNA" --config "$WORK/$name.xml" "$@"; }
 q() { sqlite3 "$WORK/$1.db" "$2"; }
 
+if [ "$have_shared" = 1 ]; then # the parts that read ../shared/data
 # ---- Salesforce report export: accounts and contacts from one file -------
 stack sf '
     <source name="crm" component="csv">
@@ -87,6 +93,8 @@ equals "$(jq -c '.sources[0].entities.account.inserted' "$WORK/out")" "5000" "ex
 dump() { q "$1" "select account_id, name, type, quote(value) from account_traits order by 1, 2"; }
 [ "$(dump churn)" = "$(dump again)" ] || fail "traits differ after a round trip through the export"
 equals "$(q again "select region from accounts where id = 'mlc-5001'")" "$(q churn "select region from accounts where id = 'mlc-5001'")" "region"
+
+fi # have_shared
 
 # ---- quarantine: one row per reason, then the fix ------------------------
 long=$(head -c 5000 /dev/zero | tr '\0' x)
