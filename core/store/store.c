@@ -96,6 +96,56 @@ static const char *const migrations[] = {
     "CREATE TABLE source_cursors ("
     "  instance TEXT PRIMARY KEY NOT NULL, cursor TEXT NOT NULL, updated_us INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 3: measures and scores (core/score). Both are columnar: one row holds
+     * one measure (or one output of one scorer) for every account of a
+     * roster, as a BLOB of little-endian doubles (int32 codes for a
+     * categorical measure, one byte per account for grades), in the order
+     * of the roster's ids. Reading or writing a million accounts is then a
+     * few large BLOBs instead of millions of rows. */
+    /* how often sync changed each entity: a measure is rolled up again
+     * only when the entities it reads moved on (or its window did) */
+    "CREATE TABLE data_generations ("
+    "  entity INTEGER PRIMARY KEY NOT NULL," /* enum kz_entity */
+    "  generation INTEGER NOT NULL"
+    ");"
+    /* an ordered list of account ids: ids is each id followed by a NUL byte,
+     * sorted by byte order; digest is its SHA-256, so a roster is stored
+     * once; generation is the accounts' when it was read */
+    "CREATE TABLE rosters ("
+    "  id INTEGER PRIMARY KEY, n INTEGER NOT NULL, ids BLOB NOT NULL, digest BLOB NOT NULL UNIQUE,"
+    "  generation INTEGER NOT NULL, created_us INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE measure_columns ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  roster INTEGER NOT NULL REFERENCES rosters (id),"
+    "  type INTEGER NOT NULL," /* enum kz_column_type */
+    "  vals BLOB NOT NULL,"
+    "  levels TEXT,"               /* categorical: JSON array of the levels the codes index */
+    "  definition TEXT NOT NULL,"  /* the measure as configured: a change recomputes it */
+    "  as_of_us INTEGER NOT NULL," /* the end of its windows (exclusive) */
+    "  inputs INTEGER NOT NULL,"   /* the sum of the generations of the entities it reads */
+    "  computed_us INTEGER NOT NULL"
+    ");"
+    /* one scoring of the book of business by the health model */
+    "CREATE TABLE score_runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_us INTEGER NOT NULL,"  /* when it ran */
+    "  as_of_us INTEGER NOT NULL," /* the as-of of the measures it read */
+    "  roster INTEGER NOT NULL REFERENCES rosters (id),"
+    "  digest BLOB NOT NULL," /* of the measures, the health model and the scorers' models it used */
+    "  grades TEXT NOT NULL"  /* JSON array of grade names, worst first: the grade blobs index it */
+    ");"
+    "CREATE INDEX score_runs_by_time ON score_runs (as_of_us, time_us);"
+    /* scorer is a scorer instance, or '' for the health model's combined
+     * score; what is 'score', 'grade', 'baseline' or 'c:' + a measure name */
+    "CREATE TABLE score_columns ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run INTEGER NOT NULL REFERENCES score_runs (id) ON DELETE CASCADE,"
+    "  scorer TEXT NOT NULL, what TEXT NOT NULL, vals BLOB NOT NULL,"
+    "  UNIQUE (run, scorer, what)"
+    ");",
 };
 
 struct kz_store {

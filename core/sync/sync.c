@@ -61,6 +61,7 @@ enum {
     ST_UNQUARANTINE,
     ST_CURSOR_GET,
     ST_CURSOR_SET,
+    ST_GENERATION,
     ST_COUNT
 };
 
@@ -168,6 +169,9 @@ static const char *const sql[ST_COUNT] = {
     [ST_CURSOR_SET] =
         "INSERT INTO source_cursors (instance, cursor, updated_us) VALUES (?1, ?2, ?3) ON CONFLICT "
         "(instance) DO UPDATE SET cursor = excluded.cursor, updated_us = excluded.updated_us",
+    [ST_GENERATION] =
+        "INSERT INTO data_generations (entity, generation) VALUES (?1, 1) ON CONFLICT (entity) DO UPDATE "
+        "SET generation = generation + 1",
 };
 // clang-format on
 
@@ -1222,6 +1226,13 @@ static gboolean write_job(sync_run *run, const job *j)
     for (guint i = 0; i < run->n_chunk; i++) /* after a failure */
         g_clear_pointer(&run->chunk[i].traits, g_free);
     run->n_chunk = 0;
+    /* what the batch changed moves on, for the measures that read it */
+    for (int e = KZ_ENTITY_ACCOUNT; ok && e <= KZ_ENTITY_SURVEY_ANSWER; e++)
+        if (counts[e].inserted + counts[e].updated > 0) {
+            sqlite3_stmt *st = run->st[ST_GENERATION];
+            sqlite3_bind_int(st, 1, e);
+            ok = step_write(run, st) >= 0;
+        }
     if (ok && j->cursor != NULL) {
         sqlite3_stmt *st = run->st[ST_CURSOR_SET];
         sqlite3_bind_text(st, 1, run->instance, -1, SQLITE_STATIC);

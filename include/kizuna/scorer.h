@@ -66,7 +66,15 @@ typedef struct kz_score_batch {
 
 /* Labelled history for training: the same columns, plus the outcome per
  * account (1 = churned / positive, 0 = retained, NaN = unknown: skip).
- * Owned by the host, valid during train(). */
+ * Owned by the host, valid during train().
+ *
+ * A set whose labels are all NaN is a calibration: the host hands the
+ * whole book of business so the scorer can learn what needs no outcome
+ * (the reference distribution of a percentile-normalized measure) while
+ * keeping what it has learned from outcomes before. A scorer that needs
+ * outcomes and has nothing to calibrate returns KZ_OK and changes
+ * nothing; the host calibrates every learning scorer before it scores,
+ * and does not keep what a calibration returns. */
 typedef struct kz_train_set {
     uint32_t size; /* sizeof(kz_train_set) */
     uint32_t n_accounts;
