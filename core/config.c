@@ -13,6 +13,7 @@
 #include <libxml/relaxng.h>
 #include <libxml/xmlerror.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,10 +86,46 @@ static void instance_free(kz_config_instance *inst)
     g_free(inst);
 }
 
+static void measure_free(kz_config_measure *m)
+{
+    g_free(m->name);
+    g_free(m->kind);
+    g_free(m->window);
+    g_free(m->field);
+    g_free(m->trait);
+    g_free(m->event);
+    g_free(m->priority);
+    g_free(m);
+}
+
+static void use_free(kz_config_use *u)
+{
+    g_free(u->scorer);
+    g_free(u);
+}
+
+static void grade_free(kz_config_grade *g)
+{
+    g_free(g->name);
+    g_free(g);
+}
+
+static void health_free(kz_config_health *h)
+{
+    if (h == NULL)
+        return;
+    g_free(h->label);
+    g_ptr_array_unref(h->uses);
+    g_ptr_array_unref(h->grades);
+    g_free(h);
+}
+
 void kz_config_free(kz_config *cfg)
 {
     if (cfg == NULL)
         return;
+    g_ptr_array_unref(cfg->measures);
+    health_free(cfg->health);
     g_free(cfg->path);
     g_free(cfg->dir);
     g_free(cfg->store_path);
@@ -200,6 +237,103 @@ static void read_instances(kz_config *cfg, xmlNodePtr group, int kind, GHashTabl
     }
 }
 
+/* A duration attribute ("30d"), or `dflt` when absent; FALSE after an error. */
+static gboolean duration_attr(const kz_config *cfg, xmlNodePtr node, const char *name, gint64 dflt_us, gint64 *out_us,
+                              GPtrArray *errors)
+{
+    g_autofree char *text = attr(node, name);
+    *out_us = dflt_us;
+    if (text == NULL)
+        return TRUE;
+    gint64 ms = 0;
+    g_autoptr(GError) err = NULL;
+    if (!kz_duration_parse(text, &ms, &err) || ms <= 0) {
+        add_error(errors, cfg->path, (guint)xmlGetLineNo(node), "%s=\"%s\": %s", name, text,
+                  err != NULL ? err->message : "must be longer than zero");
+        return FALSE;
+    }
+    *out_us = ms * 1000;
+    return TRUE;
+}
+
+static void read_measures(kz_config *cfg, xmlNodePtr group, GPtrArray *errors)
+{
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+    for (xmlNodePtr n = group->children; n != NULL; n = n->next) {
+        if (!is_element(n, "measure"))
+            continue;
+        kz_config_measure *m = g_new0(kz_config_measure, 1);
+        m->name = attr(n, "name");
+        m->kind = attr(n, "kind");
+        m->window = attr(n, "window");
+        m->field = attr(n, "field");
+        m->trait = attr(n, "trait");
+        m->event = attr(n, "event");
+        m->priority = attr(n, "priority");
+        m->line = (guint)xmlGetLineNo(n);
+        duration_attr(cfg, n, "window", 0, &m->window_us, errors);
+        gpointer first = g_hash_table_lookup(names, m->name);
+        if (first != NULL)
+            add_error(errors, cfg->path, m->line, "measure '%s' is already declared at line %u", m->name,
+                      GPOINTER_TO_UINT(first));
+        else
+            g_hash_table_insert(names, m->name, GUINT_TO_POINTER(m->line));
+        g_ptr_array_add(cfg->measures, m);
+    }
+}
+
+static void read_health(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
+{
+    kz_config_health *h = g_new0(kz_config_health, 1);
+    cfg->health = h;
+    h->label = attr(node, "label");
+    h->line = (guint)xmlGetLineNo(node);
+    h->uses = g_ptr_array_new_with_free_func((GDestroyNotify)use_free);
+    h->grades = g_ptr_array_new_with_free_func((GDestroyNotify)grade_free);
+    duration_attr(cfg, node, "trend", G_GINT64_CONSTANT(30) * 86400 * 1000000, &h->trend_us, errors);
+    duration_attr(cfg, node, "history", G_GINT64_CONSTANT(400) * 86400 * 1000000, &h->history_us, errors);
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        guint line = (guint)xmlGetLineNo(n);
+        if (is_element(n, "use")) {
+            kz_config_use *u = g_new0(kz_config_use, 1);
+            u->scorer = attr(n, "scorer");
+            u->line = line;
+            g_autofree char *w = attr(n, "weight");
+            g_autofree char *fit = attr(n, "fit");
+            u->weight = w != NULL ? g_ascii_strtod(w, NULL) : 1.0;
+            u->fit = fit != NULL && (strcmp(fit, "true") == 0 || strcmp(fit, "1") == 0);
+            if (!(u->weight > 0 && isfinite(u->weight)))
+                add_error(errors, cfg->path, line, "scorer '%s': weight must be a positive number", u->scorer);
+            for (guint i = 0; i < h->uses->len; i++)
+                if (strcmp(((kz_config_use *)h->uses->pdata[i])->scorer, u->scorer) == 0)
+                    add_error(errors, cfg->path, line, "scorer '%s' is used twice in <health>", u->scorer);
+            g_ptr_array_add(h->uses, u);
+        } else if (is_element(n, "grade")) {
+            kz_config_grade *g = g_new0(kz_config_grade, 1);
+            g->name = attr(n, "name");
+            g->line = line;
+            g_autofree char *below = attr(n, "below");
+            g->below = below != NULL ? g_ascii_strtod(below, NULL) : INFINITY;
+            const kz_config_grade *prev = h->grades->len ? h->grades->pdata[h->grades->len - 1] : NULL;
+            if (prev != NULL && isinf(prev->below))
+                add_error(errors, cfg->path, line,
+                          "grade '%s' follows '%s', which has no bound: only the last grade may omit below=", g->name,
+                          prev->name);
+            else if (prev != NULL && !(g->below > prev->below))
+                add_error(errors, cfg->path, line, "grade '%s': below=%g must be above the bound of '%s' (%g)", g->name,
+                          g->below, prev->name, prev->below);
+            for (guint i = 0; i < h->grades->len; i++)
+                if (strcmp(((kz_config_grade *)h->grades->pdata[i])->name, g->name) == 0)
+                    add_error(errors, cfg->path, line, "grade '%s' is named twice", g->name);
+            g_ptr_array_add(h->grades, g);
+        }
+    }
+    const kz_config_grade *last = h->grades->pdata[h->grades->len - 1];
+    if (!isinf(last->below))
+        add_error(errors, cfg->path, last->line,
+                  "the last grade ('%s') takes every score above the others: drop its below=", last->name);
+}
+
 static gboolean validate_schema(xmlDocPtr doc, xml_error_sink *sink)
 {
     xmlRelaxNGParserCtxtPtr pctx = xmlRelaxNGNewMemParserCtxt(kz_stack_schema, (int)kz_stack_schema_len);
@@ -272,6 +406,7 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
     cfg->dir = g_path_get_dirname(abs);
     cfg->plugin_dirs = g_ptr_array_new_null_terminated(4, g_free, TRUE);
     cfg->instances = g_ptr_array_new_with_free_func((GDestroyNotify)instance_free);
+    cfg->measures = g_ptr_array_new_with_free_func((GDestroyNotify)measure_free);
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
 
     xmlNodePtr root = xmlDocGetRootElement(doc);
@@ -295,6 +430,10 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
                     g_autofree char *p = text_of(d);
                     g_ptr_array_add(cfg->plugin_dirs, resolve_path(cfg, g_strstrip(p)));
                 }
+        } else if (is_element(n, "measures")) {
+            read_measures(cfg, n, errors);
+        } else if (is_element(n, "health")) {
+            read_health(cfg, n, errors);
         } else {
             /* "sources" -> source, ...: the schema admits nothing else */
             g_autofree char *kind = g_strndup((const char *)n->name, strlen((const char *)n->name) - 1);
@@ -307,6 +446,15 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
         return NULL;
     }
     return cfg;
+}
+
+void kz_config_error(GPtrArray *errors, const kz_config *cfg, guint line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    add_error(errors, cfg->path, line, "%s", msg);
 }
 
 const kz_config_instance *kz_config_find_instance(const kz_config *cfg, const char *name)

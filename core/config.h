@@ -60,12 +60,53 @@ typedef struct kz_config_instance {
     GPtrArray *maps;   /* kz_config_map*, in file order (sources only; may be empty) */
 } kz_config_instance;
 
+/* A <measure> (docs/scoring.md). The schema has checked the kind's name;
+ * which attributes a kind needs is checked by core/score/measures.c. */
+typedef struct kz_config_measure {
+    char *name;
+    char *kind;
+    char *window;     /* as written ("30d"), or NULL */
+    gint64 window_us; /* parsed, or 0 */
+    char *field;      /* kind field */
+    char *trait;      /* kind trait */
+    char *event;      /* "login|export", or NULL */
+    char *priority;   /* "urgent|high", or NULL */
+    guint line;
+} kz_config_measure;
+
+/* A <use> of the health model: a scorer instance and its weight in the
+ * combined score. */
+typedef struct kz_config_use {
+    char *scorer;
+    double weight; /* > 0; 1 when not given */
+    gboolean fit;  /* fitted to the label when it has no kept model */
+    guint line;
+} kz_config_use;
+
+/* A grade band: scores below `below` (and at or above the band before). */
+typedef struct kz_config_grade {
+    char *name;
+    double below; /* INFINITY for the last band */
+    guint line;
+} kz_config_grade;
+
+typedef struct kz_config_health {
+    char *label; /* expression text, or NULL */
+    guint line;
+    gint64 trend_us;
+    gint64 history_us;
+    GPtrArray *uses;   /* kz_config_use* */
+    GPtrArray *grades; /* kz_config_grade*, worst first */
+} kz_config_health;
+
 typedef struct kz_config {
-    char *path;             /* the file, as given */
-    char *dir;              /* its directory: relative paths are resolved here */
-    char *store_path;       /* absolute, or NULL when the file names no store */
-    GPtrArray *plugin_dirs; /* char*, absolute */
-    GPtrArray *instances;   /* kz_config_instance* */
+    char *path;               /* the file, as given */
+    char *dir;                /* its directory: relative paths are resolved here */
+    char *store_path;         /* absolute, or NULL when the file names no store */
+    GPtrArray *plugin_dirs;   /* char*, absolute */
+    GPtrArray *instances;     /* kz_config_instance* */
+    GPtrArray *measures;      /* kz_config_measure*, in file order */
+    kz_config_health *health; /* or NULL when the file has no <health> */
 } kz_config;
 
 /* Reads and validates `path`. Returns the config, or NULL after appending
@@ -95,6 +136,10 @@ GHashTable *kz_config_resolve_params(const kz_config *cfg, const kz_config_insta
  * its kind; *comp_out (may be NULL) receives the component. */
 GHashTable *kz_config_instance_params(const kz_config *cfg, const kz_config_instance *inst, const kz_registry *reg,
                                       const kz_component_info **comp_out, GPtrArray *errors);
+
+/* Appends "file:line: message" about `cfg` to `errors`: how every check of
+ * a config reports. */
+void kz_config_error(GPtrArray *errors, const kz_config *cfg, guint line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 
 /* The instance called `name`, or NULL. */
 const kz_config_instance *kz_config_find_instance(const kz_config *cfg, const char *name);

@@ -282,17 +282,6 @@ guint kz_mapping_entity(const kz_mapping *m, guint i)
     return ((const map *)m->maps->pdata[i])->def->entity;
 }
 
-static void add_error(GPtrArray *errors, const kz_config *cfg, guint line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
-
-static void add_error(GPtrArray *errors, const kz_config *cfg, guint line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_ptr_array_add(errors, g_strdup_printf("%s:%u: %s", cfg->path, line, msg));
-}
-
 static const entity_def *find_entity(const char *name)
 {
     for (gsize i = 0; i < G_N_ELEMENTS(entities); i++)
@@ -391,8 +380,8 @@ static rule *compile_rule(const kz_config *cfg, const entity_def *def, const kz_
         r->field = find_field(def, cr->name);
         if (r->field == NULL) {
             g_autofree char *known = field_list(def);
-            add_error(errors, cfg, cr->line, "<field name=\"%s\">: %s has no such field (fields: %s)", cr->name,
-                      def->name, known);
+            kz_config_error(errors, cfg, cr->line, "<field name=\"%s\">: %s has no such field (fields: %s)", cr->name,
+                            def->name, known);
             rule_free(r);
             return NULL;
         }
@@ -400,7 +389,7 @@ static rule *compile_rule(const kz_config *cfg, const entity_def *def, const kz_
         is_tags = r->field->type == T_TAGS;
     } else {
         if (!def->has_traits) {
-            add_error(errors, cfg, cr->line, "a %s has no traits", def->name);
+            kz_config_error(errors, cfg, cr->line, "a %s has no traits", def->name);
             rule_free(r);
             return NULL;
         }
@@ -422,7 +411,7 @@ static rule *compile_rule(const kz_config *cfg, const entity_def *def, const kz_
         r->segments = parse_template(cr->template_text, &error);
         r->label = g_strdup(cr->template_text);
         if (error != NULL) {
-            add_error(errors, cfg, cr->line, "%s", error);
+            kz_config_error(errors, cfg, cr->line, "%s", error);
             g_free(error);
             rule_free(r);
             return NULL;
@@ -434,16 +423,16 @@ static rule *compile_rule(const kz_config *cfg, const entity_def *def, const kz_
     }
     const char *what = cr->kind == KZ_RULE_FIELD ? "field" : "trait";
     if (cr->format != NULL && (!is_time || !valid_time_format(cr->format))) {
-        add_error(errors, cfg, cr->line,
-                  is_time ? "<%s name=\"%s\">: format '%s' is none of iso8601, epoch, epoch_ms, epoch_us or a "
-                            "strptime pattern with %%"
-                          : "<%s name=\"%s\">: format '%s' applies only to times",
-                  what, cr->name, cr->format);
+        kz_config_error(errors, cfg, cr->line,
+                        is_time ? "<%s name=\"%s\">: format '%s' is none of iso8601, epoch, epoch_ms, epoch_us or a "
+                                  "strptime pattern with %%"
+                                : "<%s name=\"%s\">: format '%s' applies only to times",
+                        what, cr->name, cr->format);
         rule_free(r);
         return NULL;
     }
     if (cr->separator != NULL && !is_tags) {
-        add_error(errors, cfg, cr->line, "<%s name=\"%s\">: separator applies only to tags", what, cr->name);
+        kz_config_error(errors, cfg, cr->line, "<%s name=\"%s\">: separator applies only to tags", what, cr->name);
         rule_free(r);
         return NULL;
     }
@@ -534,8 +523,8 @@ static void add_preset(const kz_config *cfg, map *m, const char *preset, guint l
             add_rule(m, r);
     }
     if (!any)
-        add_error(errors, cfg, line, "the %s preset makes no %s (it makes accounts and contacts)", preset,
-                  m->def->name);
+        kz_config_error(errors, cfg, line, "the %s preset makes no %s (it makes accounts and contacts)", preset,
+                        m->def->name);
 }
 
 static gboolean fills(const map *m, const char *field)
@@ -581,7 +570,8 @@ kz_mapping *kz_mapping_compile(const kz_config *cfg, const kz_config_instance *i
             for (char **a = alts; *a != NULL && !ok; a++)
                 ok = fills(m, *a);
             if (!ok)
-                add_error(errors, cfg, cm->line, "<map entity=\"%s\">: nothing fills %s (required)", cm->entity, *req);
+                kz_config_error(errors, cfg, cm->line, "<map entity=\"%s\">: nothing fills %s (required)", cm->entity,
+                                *req);
         }
     }
     if (errors->len > before) {
