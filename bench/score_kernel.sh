@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/score_kernel.sh — how long the `weighted` scorer takes to score a
+# book of business: 1 million accounts x 10 measures, with contributions,
+# in batches of 65 536 accounts as the host scores them.
+#
+# Builds bench/score_kernel.c with `cc -O2` against the SDK headers of the
+# tree, copies the built plugin (<build dir>/lib/kizuna/plugins/weighted.so)
+# next to it, and runs it: the program generates the measures in memory
+# (fixed seed, about 2% missing), checks untimed that every batch's
+# contributions add up to its scores, then times scoring every account,
+# best of RUNS runs. The best figure, in milliseconds, goes to stdout;
+# every run's figure, the check and the machine go to stderr.
+#
+# Usage: bench/score_kernel.sh [options]
+#   --accounts N      accounts to score (default 1000000)
+#   --runs N          timed runs; the best counts (default 5)
+#   --build-dir DIR   the CMake build tree with the plugin (default: <repo>/build)
+#   --build           run an incremental build of the weighted plugin first
+#                     (without it, the build happens only when the plugin is missing)
+#
+# The figure is the plugin as the tree builds it: a Debug tree compiles it
+# without optimization, several times slower than the shipped -O2 code;
+# the script says so when it sees one (CMAKE_BUILD_TYPE in CMakeCache.txt).
+#
+# A benchmark, not a test: it exits non-zero when it could not run
+# (missing tools, a failed build, a failed check), never because of the
+# figure it measured. The target is under 50 ms.
+set -euo pipefail
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd -- "$script_dir/.." && pwd)
+
+build_dir="$repo/build"
+accounts=1000000
+runs=5
+build=0
+
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
+die() { echo "score_kernel.sh: $*" >&2; exit 1; }
+note() { echo "$*" >&2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --accounts) [ $# -ge 2 ] || die "$1 needs a number"; accounts=$2; shift 2 ;;
+    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
+    --build-dir) [ $# -ge 2 ] || die "$1 needs a directory"; build_dir=$2; shift 2 ;;
+    --build) build=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+if ! [[ "$accounts" =~ ^[1-9][0-9]{0,7}$ ]]; then die "--accounts must be 1..99999999, not '$accounts'"; fi
+if ! [[ "$runs" =~ ^[1-9][0-9]{0,2}$ ]]; then die "--runs must be 1..999, not '$runs'"; fi
+case "$build_dir" in /*) ;; *) build_dir="$PWD/$build_dir" ;; esac
+
+command -v cc >/dev/null || die "no C compiler (cc); on Debian: sudo apt-get install -y gcc"
+plugin="$build_dir/lib/kizuna/plugins/weighted.so"
+if [ "$build" -eq 1 ] || [ ! -f "$plugin" ]; then
+    command -v cmake >/dev/null || die "no cmake to build the plugin with; on Debian: sudo apt-get install -y cmake"
+    if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+        note "configuring $build_dir"
+        cmake -S "$repo" -B "$build_dir" >&2 || die "cmake configure failed"
+    fi
+    note "building the weighted plugin in $build_dir"
+    cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" --target weighted >&2 || die "the build failed"
+fi
+[ -f "$plugin" ] || die "no plugin at $plugin after the build"
+
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
+case "$build_type" in
+Release | RelWithDebInfo | MinSizeRel) ;;
+*) note "WARNING: $build_dir is a '${build_type:-no type}' build: its plugin is not optimized, so this" \
+    "figure is not the shipped kernel's (configure a tree with -DCMAKE_BUILD_TYPE=RelWithDebInfo and" \
+    "pass --build-dir)" ;;
+esac
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-score-kernel.XXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+
+# A private copy of the plugin, so a rebuild while this runs cannot change it.
+cp "$plugin" "$work/weighted.so"
+cc -std=c11 -O2 -Wall -Wextra -I"$repo/include" -o "$work/score_kernel" "$script_dir/score_kernel.c" -ldl -lm ||
+    die "bench/score_kernel.c did not build"
+
+note "plugin: $plugin (${build_type:-no build type}, built $(date -u -r "$plugin" '+%Y-%m-%d %H:%M:%S UTC'))"
+note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo);" \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+best=$("$work/score_kernel" "$work/weighted.so" "$accounts" "$runs") || die "score_kernel failed"
+echo "$best"
+note "best of $runs: $best ms to score $accounts accounts x 10 measures with contributions (target: under 50 ms)"
