@@ -3,6 +3,8 @@
  */
 #include "stack.h"
 
+#include "score/health.h"
+
 #include "errors.h"
 #include "instance.h"
 #include "sync/mapping.h"
@@ -31,6 +33,7 @@ gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray 
         kz_mapping_free(kz_mapping_compile(cfg, ci, errors));
         kz_instance_destroy(kz_stack_create_instance(cfg, reg, ci, NULL, errors));
     }
+    kz_health_check(cfg, errors); /* measures and the health model */
     return errors->len == before;
 }
 

@@ -9,6 +9,10 @@
 #include <json-glib/json-glib.h>
 #include <kizuna/plugin.h>
 
+struct kz_config;
+struct kz_registry;
+struct kz_store;
+
 /* Exit codes, documented in docs/cli.md. */
 enum {
     KZ_EXIT_OK = 0,      /* done; for checks: nothing wrong */
@@ -30,6 +34,18 @@ int kz_cmd_sync(int argc, char **argv);
 int kz_cmd_quarantine(int argc, char **argv);
 int kz_cmd_accounts(int argc, char **argv);
 int kz_cmd_account(int argc, char **argv);
+int kz_cmd_measures(int argc, char **argv);
+int kz_cmd_score(int argc, char **argv);
+int kz_cmd_backtest(int argc, char **argv);
+
+/* Loads the config named on the command line, its registry and its store;
+ * prints the problems and returns FALSE when it cannot. */
+gboolean kz_cli_load_stack(struct kz_config **cfg, struct kz_registry **reg, struct kz_store **store);
+
+/* Adds the account's latest health (score, grade, trend, top
+ * contributions) to `b` (a JSON object being built: member "health"), or
+ * prints it when `b` is NULL. FALSE after printing an error. */
+gboolean kz_cli_show_health(const char *id, JsonBuilder *b);
 
 /* The stack config the global options name, or NULL when there is none. */
 const char *kz_cli_config_path(void);
@@ -40,6 +56,11 @@ gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *s
 
 /* Writes `root` as pretty JSON on stdout (secrets masked) and frees it. */
 void kz_cli_print_json(JsonNode *root);
+
+/* RFC 4180 output: appends one field (quoted when it must be; NULL is an
+ * empty field) to `line`; end_line prints the line with CRLF and empties it. */
+void kz_cli_csv_field(GString *line, const char *value);
+void kz_cli_csv_end_line(GString *line);
 
 /* Prints text on stdout with secrets masked. */
 void kz_cli_print(const char *fmt, ...) G_GNUC_PRINTF(1, 2);

@@ -20,13 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const customer_tables[] = {"accounts", "account_traits", "contacts",       "usage_events",
-                                              "tickets",  "subscriptions",  "survey_answers", NULL};
-static const char *const extra_functions[] = {"count", NULL};
-static const kz_expr_sql_policy read_policy = {customer_tables, extra_functions};
-
 /* Opens the store the stack config names, read-only and restricted to
- * read_policy. Prints why not and returns NULL when it cannot. */
+ * the customer tables. Prints why not and returns NULL when it cannot. */
 static sqlite3 *open_store(void)
 {
     const char *path = kz_cli_config_path();
@@ -50,7 +45,7 @@ static sqlite3 *open_store(void)
         fprintf(stderr, "kizuna: %s\n", err->message);
         return NULL;
     }
-    kz_expr_sql_restrict(db, &read_policy);
+    kz_expr_sql_restrict(db, kz_expr_customer_policy());
     return db;
 }
 
@@ -158,35 +153,6 @@ static void account_json(JsonBuilder *b, sqlite3_stmt *st, sqlite3_stmt *traits)
     json_builder_end_object(b);
 }
 
-/* One RFC 4180 field: quoted when it holds a comma, quote, CR, LF or
- * outer blanks; an absent value is an empty field, an empty string "". */
-static void csv_field(GString *line, const char *value)
-{
-    if (line->len > 0)
-        g_string_append_c(line, ',');
-    if (value == NULL)
-        return;
-    gsize n = strlen(value);
-    if (n > 0 && strpbrk(value, ",\"\r\n") == NULL && value[0] != ' ' && value[n - 1] != ' ') {
-        g_string_append(line, value);
-        return;
-    }
-    g_string_append_c(line, '"');
-    for (const char *c = value; *c != '\0'; c++) {
-        if (*c == '"')
-            g_string_append_c(line, '"');
-        g_string_append_c(line, *c);
-    }
-    g_string_append_c(line, '"');
-}
-
-static void csv_end_line(GString *line)
-{
-    g_string_append(line, "\r\n");
-    kz_cli_print("%s", line->str);
-    g_string_truncate(line, 0);
-}
-
 /* The trait columns of the CSV export for the accounts `select_ids`
  * selects: one per (name, type) present, ordered by name then type.
  * Returns "trait.NAME:TYPE" headers and fills `index` ("TYPE\tNAME" ->
@@ -221,7 +187,7 @@ static void csv_account(GString *line, sqlite3_stmt *st, sqlite3_stmt *traits, G
 {
     for (int i = 0; i < CSV_COLUMNS; i++) {
         g_autofree char *text = value_text(st, i, account_columns[i].type);
-        csv_field(line, text);
+        kz_cli_csv_field(line, text);
     }
     g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_set_size(cells, (gint)n_traits);
@@ -235,8 +201,8 @@ static void csv_account(GString *line, sqlite3_stmt *st, sqlite3_stmt *traits, G
     }
     sqlite3_reset(traits);
     for (guint i = 0; i < n_traits; i++)
-        csv_field(line, cells->pdata[i]);
-    csv_end_line(line);
+        kz_cli_csv_field(line, cells->pdata[i]);
+    kz_cli_csv_end_line(line);
 }
 
 /* The text table: one row per account, columns as wide as their widest cell. */
@@ -351,10 +317,10 @@ int kz_cmd_accounts(int argc, char **argv)
         json_builder_begin_array(b);
     if (csv) {
         for (int i = 0; i < CSV_COLUMNS; i++)
-            csv_field(line, account_columns[i].name);
+            kz_cli_csv_field(line, account_columns[i].name);
         for (guint i = 0; i < trait_headers->len; i++)
-            csv_field(line, trait_headers->pdata[i]);
-        csv_end_line(line);
+            kz_cli_csv_field(line, trait_headers->pdata[i]);
+        kz_cli_csv_end_line(line);
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -633,6 +599,8 @@ int kz_cmd_account(int argc, char **argv)
         } else {
             account_text(st, traits);
         }
+        if (!kz_cli_show_health(id, b))
+            exit_code = KZ_EXIT_INTERNAL;
         for (gsize i = 0; i < G_N_ELEMENTS(sections) && exit_code == KZ_EXIT_OK; i++)
             if (!show_section(db, &sections[i], id, recent, b))
                 exit_code = KZ_EXIT_INTERNAL;

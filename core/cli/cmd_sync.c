@@ -12,9 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Loads the config named on the command line, its registry and its store;
- * prints the problems and returns FALSE when it cannot. */
-static gboolean load_stack(kz_config **cfg, kz_registry **reg, kz_store **store)
+gboolean kz_cli_load_stack(kz_config **cfg, kz_registry **reg, kz_store **store)
 {
     const char *path = kz_cli_config_path();
     if (path == NULL) {
@@ -94,7 +92,7 @@ int kz_cmd_sync(int argc, char **argv)
     g_autoptr(kz_config) cfg = NULL;
     g_autoptr(kz_registry) reg = NULL;
     g_autoptr(kz_store) store = NULL;
-    if (!load_stack(&cfg, &reg, &store))
+    if (!kz_cli_load_stack(&cfg, &reg, &store))
         return KZ_EXIT_FAILED;
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
@@ -178,7 +176,7 @@ int kz_cmd_quarantine(int argc, char **argv)
     g_autoptr(kz_config) cfg = NULL;
     g_autoptr(kz_registry) reg = NULL;
     g_autoptr(kz_store) store = NULL;
-    if (!load_stack(&cfg, &reg, &store))
+    if (!kz_cli_load_stack(&cfg, &reg, &store))
         return KZ_EXIT_FAILED;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(kz_store_db(store),

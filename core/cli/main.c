@@ -22,7 +22,10 @@ static const kz_command commands[] = {
     {"sync", "Pull every source of the stack into the store", kz_cmd_sync},
     {"quarantine", "List the input records sync rejected, and why", kz_cmd_quarantine},
     {"accounts", "List accounts (--where EXPR filters; --json, --csv)", kz_cmd_accounts},
-    {"account", "account ID: one account with its traits, contacts and latest activity", kz_cmd_account},
+    {"account", "account ID: one account with its health, traits, contacts and latest activity", kz_cmd_account},
+    {"measures", "Roll up the measures of the stack config per account", kz_cmd_measures},
+    {"score", "Score every account with the health model and keep the run", kz_cmd_score},
+    {"backtest", "Evaluate the health model's scorers against an outcome (--label EXPR, --fit)", kz_cmd_backtest},
 };
 
 static char *opt_config;

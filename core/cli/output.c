@@ -42,3 +42,32 @@ void kz_cli_print(const char *fmt, ...)
     g_autofree char *safe = kz_log_redact(text);
     fputs(safe, stdout);
 }
+
+/* One RFC 4180 field: quoted when it holds a comma, quote, CR, LF or
+ * outer blanks; an absent value is an empty field, an empty string "". */
+void kz_cli_csv_field(GString *line, const char *value)
+{
+    if (line->len > 0)
+        g_string_append_c(line, ',');
+    if (value == NULL)
+        return;
+    gsize n = strlen(value);
+    if (n > 0 && strpbrk(value, ",\"\r\n") == NULL && value[0] != ' ' && value[n - 1] != ' ') {
+        g_string_append(line, value);
+        return;
+    }
+    g_string_append_c(line, '"');
+    for (const char *c = value; *c != '\0'; c++) {
+        if (*c == '"')
+            g_string_append_c(line, '"');
+        g_string_append_c(line, *c);
+    }
+    g_string_append_c(line, '"');
+}
+
+void kz_cli_csv_end_line(GString *line)
+{
+    g_string_append(line, "\r\n");
+    kz_cli_print("%s", line->str);
+    g_string_truncate(line, 0);
+}

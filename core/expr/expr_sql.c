@@ -598,3 +598,13 @@ sqlite3_stmt *kz_expr_sql_prepare(sqlite3 *db, const char *select, const kz_expr
     }
     return st;
 }
+
+static const char *const customer_tables[] = {"accounts", "account_traits", "contacts",       "usage_events",
+                                              "tickets",  "subscriptions",  "survey_answers", NULL};
+static const char *const customer_functions[] = {"count", NULL};
+static const kz_expr_sql_policy customer_policy = {customer_tables, customer_functions};
+
+const kz_expr_sql_policy *kz_expr_customer_policy(void)
+{
+    return &customer_policy;
+}

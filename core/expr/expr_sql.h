@@ -92,6 +92,11 @@ typedef struct kz_expr_sql_policy {
  * plugin_state) fails to prepare with "not authorized". */
 void kz_expr_sql_restrict(sqlite3 *db, const kz_expr_sql_policy *policy);
 
+/* The policy of commands that read the customer tables with an expression
+ * (`kizuna accounts --where`, the label of a backtest): those tables and
+ * count(), nothing else. */
+const kz_expr_sql_policy *kz_expr_customer_policy(void);
+
 /* Prepares `select` (a whole statement; `where` may be NULL) on `db` and
  * binds `where`'s parameters. Refuses, with KZ_ERROR_STORE, a text that is
  * not exactly one statement or a statement that is not read-only. The
