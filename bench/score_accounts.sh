@@ -1,0 +1,452 @@
+#!/usr/bin/env bash
+# bench/score_accounts.sh — how fast `kizuna score` scores a large book of
+# business end to end, against the sqlite3 shell computing the same
+# weighted score with one SQL statement.
+#
+# Generates N accounts with 10 numeric measures each (bench/gen_accounts.c,
+# built here with cc -O2) into a private temp directory and, untimed,
+# syncs them into a store (each measure an account trait of type double),
+# rolls up the measures (`kizuna measures`), scores once (`kizuna score`)
+# and loads the same CSV into a wide table m(id, m1 .. m10) of a separate
+# sqlite3 database. It then times side by side in one hyperfine run:
+#
+#   (k) kizuna --config <stack> score     reads the 10 stored measure columns, scores
+#                                         them with the bundled `weighted` scorer
+#                                         (band-normalized, weighted, with every
+#                                         measure's contribution) and stores the run:
+#                                         combined score and grade, the scorer's score,
+#                                         grade, baseline and 10 contribution columns
+#   (s) sqlite3 ref.db "CREATE TABLE s AS SELECT id, 100.0 * (w1 * min(max((m1 - LOW1)
+#       / (HIGH1 - LOW1), 0), 1) + ...) / (w1 + ... + w10) AS score FROM m"
+#                                         the same scores alone, into a table
+#
+# Before each run (hyperfine --prepare) (k) finds no score run in the store
+# (DELETE FROM score_columns; DELETE FROM score_runs: a second `kizuna
+# score` of unchanged measures stores nothing, it is idempotent) and (s)
+# finds no table s; both then flush dirty pages (sync). Every command
+# gets the same fixed --as-of, so a new day during the run cannot make
+# kizuna compute the measures again. Each timed command runs under
+# /usr/bin/time -v, which gives its peak RSS.
+#
+# After the timed runs it checks that the score run holds N accounts, none
+# unscored (`kizuna score --json`, which also finds nothing new to store),
+# that the store holds that one run with its 15 full columns, that the
+# timed runs computed no measure again, that table s has N rows with the
+# same mean and grade counts as kizuna's, and for 5 random accounts that
+# `kizuna account ID --json` gives the score of table s (to 1e-9) and
+# contributions that add up to it (to 1e-9).
+#
+# Usage: bench/score_accounts.sh [options] [N]
+#   N                      how many accounts (default 1000000; 10 to 9999999)
+#   --runs N               timed runs per command (default 5)
+#   --export-markdown PATH write hyperfine's markdown table to PATH ('-' = stdout)
+#   --export-json PATH     write hyperfine's JSON to PATH ('-' = stdout)
+#   --build                run an incremental build of kizuna, the csv and the weighted
+#                          plugin first (without it, the build happens only when they are missing)
+#   --keep                 keep the generated data and databases (their directory is printed)
+# With neither --export option, the markdown table goes to stdout.
+#
+# Progress, the setup times, the checks, the means, the ratio k/s and the
+# peak RSS figures go to stderr.
+#
+# A benchmark, not a test: it exits non-zero when it could not run
+# (missing tools, a failed build, a command that failed) or when a check
+# shows the timed runs did not do the whole job (then the figures do not
+# count), never because of the figure it measured.
+set -euo pipefail
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd -- "$script_dir/.." && pwd)
+
+kizuna="$repo/build/bin/kizuna"
+plugin_dir="$repo/build/lib/kizuna/plugins"
+accounts=1000000
+runs=5
+export_md=""
+export_json=""
+build=0
+keep=0
+
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
+die() { echo "score_accounts.sh: $*" >&2; exit 1; }
+note() { echo "$*" >&2; }
+
+positional=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
+    --export-markdown) [ $# -ge 2 ] || die "$1 needs a path"; export_md=$2; shift 2 ;;
+    --export-json) [ $# -ge 2 ] || die "$1 needs a path"; export_json=$2; shift 2 ;;
+    --build) build=1; shift ;;
+    --keep) keep=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; positional+=("$@"); break ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) positional+=("$1"); shift ;;
+    esac
+done
+[ ${#positional[@]} -le 1 ] || die "too many arguments (see --help)"
+if [ ${#positional[@]} -eq 1 ]; then accounts=${positional[0]}; fi
+
+if ! [[ "$accounts" =~ ^[1-9][0-9]{0,6}$ ]] || [ "$accounts" -lt 10 ]; then
+    die "N must be a number from 10 to 9999999, not '$accounts'"
+fi
+if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then die "--runs must be a number of at least 1"; fi
+
+# The health model: NAME WEIGHT LOW HIGH, one line per measure. Band
+# LOW..HIGH normalizes a value x to clamp((x - LOW) / (HIGH - LOW), 0, 1),
+# 1 = healthy; LOW > HIGH when less is healthier. The scorer's `measures`
+# parameter, the generator's value ranges and the SQL of (s) all come
+# from this table.
+model='m1 3 0 100
+m2 1 50 0
+m3 2 0 1
+m4 0.5 10 2
+m5 1.5 -5 5
+m6 2 1000 0
+m7 1 0 30
+m8 4 0.2 0.9
+m9 1 365 30
+m10 2.5 -1 1'
+n_measures=$(wc -l <<<"$model")
+
+# ---- tools ------------------------------------------------------------------
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(gcc)
+command -v jq >/dev/null || need_apt+=(jq)
+command -v hyperfine >/dev/null || need_apt+=(hyperfine)
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+[ -x /usr/bin/time ] || need_apt+=(time)
+if [ "$build" -eq 1 ] || [ ! -x "$kizuna" ] || [ ! -f "$plugin_dir/csv.so" ] || [ ! -f "$plugin_dir/weighted.so" ]; then
+    build=1
+    command -v cmake >/dev/null || need_apt+=(cmake)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        note "installing ${need_apt[*]} with apt-get"
+        # Update the package lists first when they are missing or the
+        # package is not known yet.
+        if ! apt-cache show "${need_apt[@]}" >/dev/null 2>&1; then
+            apt-get update -qq >&2 || die "apt-get update failed"
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2 ||
+            die "apt-get install ${need_apt[*]} failed"
+    else
+        die "missing ${need_apt[*]}; install with:
+  sudo apt-get update && sudo apt-get install -y ${need_apt[*]}"
+    fi
+fi
+
+# ---- build kizuna -----------------------------------------------------------
+
+if [ "$build" -eq 1 ]; then
+    if [ ! -f "$repo/build/CMakeCache.txt" ]; then
+        note "configuring $repo/build"
+        cmake -S "$repo" -B "$repo/build" >&2 || die "cmake configure failed"
+    fi
+    note "building kizuna, the csv and the weighted plugin in $repo/build"
+    cmake --build "$repo/build" -j"$(nproc 2>/dev/null || echo 2)" --target kizuna csv weighted >&2 ||
+        die "the build failed"
+fi
+[ -x "$kizuna" ] || die "no kizuna binary at $kizuna after the build"
+[ -f "$plugin_dir/csv.so" ] || die "no csv plugin at $plugin_dir/csv.so after the build"
+[ -f "$plugin_dir/weighted.so" ] || die "no weighted plugin at $plugin_dir/weighted.so after the build"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-bench.XXXXXX")
+cleanup() {
+    if [ "$keep" -eq 1 ]; then
+        note "kept the data and databases in $work"
+    else
+        rm -rf -- "$work"
+    fi
+}
+trap cleanup EXIT
+
+# Every run uses a private copy of the binary and its plugins, in the
+# install layout (bin/, lib/kizuna/plugins/), so a rebuild of build/ while
+# the benchmark runs cannot mix two versions into one set of figures.
+built=$(date -u -r "$kizuna" '+%Y-%m-%d %H:%M:%S UTC')
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$repo/build/CMakeCache.txt" 2>/dev/null || true)
+mkdir -p "$work/kizuna/bin" "$work/kizuna/lib/kizuna/plugins"
+cp "$kizuna" "$work/kizuna/bin/kizuna"
+cp "$plugin_dir"/*.so "$work/kizuna/lib/kizuna/plugins/"
+kizuna="$work/kizuna/bin/kizuna"
+export KIZUNA_PLUGIN_PATH="$work/kizuna/lib/kizuna/plugins"
+version=$("$kizuna" --version) || die "the copy of kizuna does not run (was it being rebuilt? try again)"
+note "kizuna: $version, built $built (CMAKE_BUILD_TYPE ${build_type:-unknown}), sha256 $(sha256sum "$kizuna" | cut -c1-12), copied to $kizuna"
+note "weighted plugin: sha256 $(sha256sum "$KIZUNA_PLUGIN_PATH/weighted.so" | cut -c1-12)"
+note "sqlite3 shell: $(sqlite3 --version | cut -d' ' -f1-2)"
+note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+    "$(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+
+# ---- generate ---------------------------------------------------------------
+
+# About 90 bytes of CSV per account; the store takes about 850 bytes per
+# account (mostly the 10 traits in account_traits and its index; then the
+# measure columns and a score run's 15 columns), the reference database
+# about 160 (measured at 1 million accounts: 1.1 GB in all). Ask for 1.5 KiB.
+need_kb=$((accounts * 3 / 2))
+free_kb=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
+if [ "$free_kb" -lt "$need_kb" ]; then
+    die "$work has $((free_kb / 1024)) MiB free; $accounts accounts need about $((need_kb / 1024)) MiB"
+fi
+
+gen="$work/gen_accounts"
+cc -std=c11 -O2 -o "$gen" "$script_dir/gen_accounts.c" -lm || die "bench/gen_accounts.c did not build"
+
+now_ms() { date +%s%3N; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.1f s", ms / 1000 }'; } # ms in, seconds out
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; } # KiB in, MiB out
+
+# run_noting WHAT OUT CMD...: runs CMD with stdout to OUT, noting every 20 s
+# that it still runs; dies when it fails. Sets $took (ms).
+run_noting() {
+    local what=$1 out=$2 t0 pid rc=0 tenths=0
+    shift 2
+    t0=$(now_ms)
+    "$@" >"$out" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 0.1
+        tenths=$((tenths + 1))
+        if [ $((tenths % 200)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
+            note "  $what: still running after $((tenths / 10)) s"
+        fi
+    done
+    wait "$pid" || rc=$?
+    took=$(($(now_ms) - t0))
+    [ "$rc" -eq 0 ] || die "$what failed (exit $rc; its output: $out)"
+}
+
+data="$work/data"
+mkdir "$data"
+bands=()
+params=""
+terms=""
+weights=""
+while read -r name weight low high; do
+    bands+=("$low..$high")
+    params+="        $name weight=$weight band=$low..$high"$'\n'
+    terms+="${terms:+ + }$weight * min(max(($name - ($low)) / (($high) - ($low)), 0), 1)"
+    weights+="${weights:+ + }$weight"
+done <<<"$model"
+
+setup_t0=$(now_ms)
+t0=$(now_ms)
+"$gen" "$accounts" "$data" "${bands[@]}" || die "gen_accounts $accounts failed"
+note "generated $accounts accounts with $n_measures measures in $(secs $(($(now_ms) - t0)))" \
+    "($(mib $(($(stat -c %s "$data/accounts.csv") / 1024)))): $data/accounts.csv"
+
+stack="$data/kizuna.xml"
+{
+    cat <<'EOF'
+<?xml version="1.0"?>
+<kizuna version="1">
+  <store path="kz.db"/>
+  <sources>
+    <source name="crm" component="csv">
+      <param name="path">accounts.csv</param>
+      <map entity="account">
+        <field name="id" from="id"/>
+EOF
+    while read -r name _; do
+        echo "        <trait name=\"$name\" from=\"$name\" type=\"double\"/>"
+    done <<<"$model"
+    printf '      </map>\n    </source>\n  </sources>\n  <measures>\n'
+    while read -r name _; do
+        echo "    <measure name=\"$name\" kind=\"trait\" trait=\"$name\"/>"
+    done <<<"$model"
+    printf '  </measures>\n  <scorers>\n    <scorer name="health10" component="weighted">\n'
+    printf '      <param name="measures">\n%s      </param>\n' "$params"
+    cat <<'EOF'
+    </scorer>
+  </scorers>
+  <health>
+    <use scorer="health10"/>
+    <grade name="red" below="40"/><grade name="yellow" below="70"/><grade name="green"/>
+  </health>
+</kizuna>
+EOF
+} >"$stack"
+"$kizuna" --config "$stack" check >"$data/check.out" 2>&1 || {
+    sed 's/^/  /' "$data/check.out" >&2
+    die "kizuna check refuses the generated stack config $stack"
+}
+
+# The default as-of is the end of today (UTC); fixed here, so that every
+# command of the run rolls up as of the same day.
+as_of=$(date -u -d '+1 day' +%F)
+
+note "syncing $accounts accounts with $n_measures double traits each (untimed; the longest step of the setup)"
+run_noting "kizuna sync" "$data/sync.out" "$kizuna" --config "$stack" sync
+sync_ms=$took
+sed 's/^/  /' "$data/sync.out" >&2
+stored=$(sqlite3 "$data/kz.db" 'SELECT count(*) FROM accounts')
+[ "$stored" -eq "$accounts" ] || die "the sync stored $stored of $accounts accounts"
+note "synced in $(secs "$sync_ms")"
+
+note "rolling up the measures as of $as_of (untimed)"
+run_noting "kizuna measures" "$data/measures.json" "$kizuna" --config "$stack" measures --as-of "$as_of" --json
+measures_ms=$took
+bad=$(jq --argjson n "$accounts" '[.measures[] | select(.present != $n or .type != "number")] | length' \
+    "$data/measures.json")
+[ "$bad" -eq 0 ] || die "$bad measures are not numbers present for all $accounts accounts (see $data/measures.json)"
+note "rolled up $n_measures measures in $(secs "$measures_ms")"
+
+# The reference: the same CSV in a wide table of its own database, as the
+# sqlite3 shell's .import reads it (REAL affinity turns the text into doubles).
+ref="$data/ref.db"
+cols=$(while read -r name _; do printf ', %s REAL' "$name"; done <<<"$model")
+t0=$(now_ms)
+sqlite3 "$ref" "CREATE TABLE m(id TEXT PRIMARY KEY$cols)" || die "could not create $ref"
+sqlite3 "$ref" -cmd '.mode csv' ".import --skip 1 $data/accounts.csv m" || die "the .import into $ref failed"
+import_ms=$(($(now_ms) - t0))
+ref_rows=$(sqlite3 "$ref" 'SELECT count(*) FROM m')
+[ "$ref_rows" -eq "$accounts" ] || die "the reference table m holds $ref_rows rows, not $accounts"
+not_real=$(sqlite3 "$ref" "SELECT count(*) FROM m WHERE $(while read -r name _; do printf 'typeof(%s) != %s OR ' "$name" "'real'"; done <<<"$model")0")
+[ "$not_real" -eq 0 ] || die "$not_real rows of the reference table m hold a value that is not a double"
+note "loaded the reference table m ($ref_rows rows) in $(secs "$import_ms")"
+
+run_noting "the first kizuna score" "$data/score-first.json" "$kizuna" --config "$stack" score --as-of "$as_of" --json
+first_ms=$took
+jq -e --argjson n "$accounts" '.stored == true and .accounts == $n' "$data/score-first.json" >/dev/null ||
+    die "the first kizuna score did not store a run of $accounts accounts (see $data/score-first.json)"
+note "scored once, untimed, in $(secs "$first_ms"): $(jq -c .grades "$data/score-first.json")"
+setup_ms=$(($(now_ms) - setup_t0))
+note "setup took $(secs "$setup_ms") in all (sync $(secs "$sync_ms"), measures $(secs "$measures_ms")," \
+    ".import $(secs "$import_ms"), first score $(secs "$first_ms"))"
+# Fold the WAL into the file, so that each timed run starts alike.
+sqlite3 "$data/kz.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+
+# ---- time -------------------------------------------------------------------
+
+score_sql="CREATE TABLE s AS SELECT id, 100.0 * ($terms) / ($weights) AS score FROM m"
+q() { printf '%q' "$1"; }
+label_k="kizuna score (k)"
+label_s="sqlite3 CREATE TABLE s AS SELECT (s)"
+timev="/usr/bin/time -v -a -o"
+# Each prepare resets one database and then flushes the page cache's dirty
+# pages (sync), so no run pays for the previous one's writeback.
+prep_k="sqlite3 $(q "$data/kz.db") 'DELETE FROM score_columns; DELETE FROM score_runs;' && sync"
+prep_s="sqlite3 $(q "$ref") 'DROP TABLE IF EXISTS s' && sync"
+cmd_k="$timev $(q "$data/rss-k.txt") $(q "$kizuna") --config $(q "$stack") score --as-of $as_of >$(q "$data/score.out")"
+cmd_s="$timev $(q "$data/rss-s.txt") sqlite3 $(q "$ref") $(q "$score_sql")"
+
+json_out="$work/hyperfine.json"
+md_out="$work/hyperfine.md"
+note "timing $accounts accounts, $runs run(s) per command (warm page cache); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+note "(s) runs: $score_sql"
+t_start=$(now_ms)
+hyperfine --style basic --runs "$runs" \
+    --export-json "$json_out" --export-markdown "$md_out" \
+    --prepare "$prep_k" -n "$label_k" "$cmd_k" \
+    --prepare "$prep_s" -n "$label_s" "$cmd_s" >&2 ||
+    die "hyperfine failed (a command exited non-zero)"
+note "timed in $((($(now_ms) - t_start) / 1000)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+emit() { # file dest
+    if [ "$2" = "-" ]; then cat "$1"; else cp "$1" "$2"; note "wrote $2"; fi
+}
+if [ -n "$export_md" ]; then emit "$md_out" "$export_md"; fi
+if [ -n "$export_json" ]; then emit "$json_out" "$export_json"; fi
+if [ -z "$export_md" ] && [ -z "$export_json" ]; then cat "$md_out"; fi
+
+# ---- check ------------------------------------------------------------------
+
+problems=()
+note ""
+note "kizuna score, last timed run:"
+sed 's/^/  /' "$data/score.out" >&2
+
+# The last timed run is the one in the store: scoring again finds the same
+# measures and model and stores nothing.
+"$kizuna" --config "$stack" score --as-of "$as_of" --json >"$data/score-check.json" ||
+    die "kizuna score --json after the timed runs failed"
+read -r k_accounts k_stored k_unscored k_red k_yellow k_green k_mean < <(jq -r \
+    '[.accounts, .stored, .grades.unscored, .grades.red, .grades.yellow, .grades.green, .mean] | @tsv' \
+    "$data/score-check.json")
+note "kizuna score --json: accounts $k_accounts, stored $k_stored (nothing new), grades red $k_red," \
+    "yellow $k_yellow, green $k_green, unscored $k_unscored, mean $k_mean"
+[ "$k_accounts" -eq "$accounts" ] || problems+=("the score run holds $k_accounts accounts, not $accounts")
+[ "$k_unscored" -eq 0 ] || problems+=("$k_unscored accounts are unscored")
+[ "$k_stored" = false ] || problems+=("a second kizuna score stored a new run: the timed runs' run was not complete")
+
+# One run, with its 15 columns: combined score and grade, and the scorer's
+# score, grade, baseline and one contribution per measure; doubles are 8
+# bytes per account, grades 1.
+read -r n_runs n_cols col_bytes < <(sqlite3 -separator ' ' "$data/kz.db" \
+    'SELECT (SELECT count(*) FROM score_runs), count(*), total(length(vals)) FROM score_columns')
+want_cols=$((5 + n_measures))
+want_bytes=$(((want_cols - 2) * 8 * accounts + 2 * accounts))
+note "store: $n_runs score run, $n_cols score columns, $(printf '%.0f' "$col_bytes") bytes"
+[ "$n_runs" -eq 1 ] || problems+=("the store holds $n_runs score runs, not 1")
+[ "$n_cols" -eq "$want_cols" ] || problems+=("the score run has $n_cols columns, not $want_cols")
+[ "$(printf '%.0f' "$col_bytes")" -eq "$want_bytes" ] || problems+=("the score columns hold $col_bytes bytes, not $want_bytes")
+
+# The timed runs read the stored measures: none was computed again.
+recomputed=$(sqlite3 "$data/kz.db" "SELECT count(*) FROM measure_columns WHERE computed_us >= $((t_start * 1000))")
+[ "$recomputed" -eq 0 ] || problems+=("$recomputed measures were computed again during the timed runs")
+
+# Table s against kizuna's run: rows, mean, grades (a score within 1e-9 of
+# a grade bound may fall on either side of it).
+read -r s_rows s_mean s_red s_yellow s_green s_edge < <(sqlite3 -separator ' ' "$ref" \
+    "SELECT count(*), printf('%.17g', avg(score)), total(score < 40), total(score >= 40 AND score < 70), total(score >= 70),
+            total(abs(score - 40) <= 1e-9 OR abs(score - 70) <= 1e-9) FROM s")
+s_red=${s_red%.0} s_yellow=${s_yellow%.0} s_green=${s_green%.0} s_edge=${s_edge%.0}
+note "table s: $s_rows rows, grades red $s_red, yellow $s_yellow, green $s_green, mean $s_mean"
+[ "$s_rows" -eq "$accounts" ] || problems+=("table s holds $s_rows rows, not $accounts")
+awk -v a="$k_mean" -v b="$s_mean" 'BEGIN { d = a - b; exit !(d <= 1e-9 && d >= -1e-9) }' ||
+    problems+=("kizuna's mean score $k_mean is not table s's $s_mean")
+for grade in "red $k_red $s_red" "yellow $k_yellow $s_yellow" "green $k_green $s_green"; do
+    read -r g kv sv <<<"$grade"
+    [ $((kv > sv ? kv - sv : sv - kv)) -le "$s_edge" ] || problems+=("kizuna grades $kv accounts $g, table s $sv")
+done
+
+# Five random accounts, one by one through `kizuna account`.
+note "5 random accounts: kizuna account ID --json against table s"
+while IFS='|' read -r id s_score; do
+    "$kizuna" --config "$stack" account "$id" --json >"$data/account.json" 2>"$data/account.err" || {
+        problems+=("kizuna account $id failed: $(head -c 300 "$data/account.err")")
+        continue
+    }
+    read -r a_score a_sum a_n a_scorer < <(jq -r \
+        '.health | [.score, (.scorers[0].contributions | map(.value) | add), (.scorers[0].contributions | length),
+                    .scorers[0].name] | @tsv' "$data/account.json")
+    note "  $id: kizuna $a_score (contributions add up to $a_sum, $a_n of them, scorer $a_scorer), table s $s_score"
+    awk -v a="$a_score" -v b="$s_score" 'BEGIN { d = a - b; exit !(a != "null" && d <= 1e-9 && d >= -1e-9) }' ||
+        problems+=("account $id: kizuna scores $a_score, table s $s_score")
+    awk -v a="$a_score" -v b="$a_sum" 'BEGIN { d = a - b; exit !(b != "null" && d <= 1e-9 && d >= -1e-9) }' ||
+        problems+=("account $id: the contributions add up to $a_sum, not the score $a_score")
+    [ "$a_n" -eq "$n_measures" ] || problems+=("account $id has $a_n contributions, not $n_measures")
+    [ "$a_scorer" = health10 ] || problems+=("account $id: the first scorer is '$a_scorer', not health10")
+done < <(sqlite3 "$ref" "SELECT id, printf('%.17g', score) FROM s ORDER BY random() LIMIT 5")
+
+# ---- summary ----------------------------------------------------------------
+
+peak_kb() { awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m + 0 }' "$1"; }
+rss_k=$(peak_kb "$data/rss-k.txt")
+rss_s=$(peak_kb "$data/rss-s.txt")
+
+note ""
+note "setup (untimed): $(secs "$setup_ms") in all: kizuna sync $(secs "$sync_ms"), kizuna measures" \
+    "$(secs "$measures_ms"), .import of the reference $(secs "$import_ms"), first kizuna score $(secs "$first_ms")"
+jq -r --arg k "$label_k" --arg s "$label_s" --argjson n "$accounts" '
+    def s: . * 1000 | round / 1000;
+    def sd: if . == null then "" else " ± \(. | s) s" end;
+    def r: . * 1000 | round / 1000;
+    def runs: length | if . == 1 then "1 run" else "\(.) runs" end;
+    (.results[] | select(.command == $k)) as $K |
+    (.results[] | select(.command == $s)) as $S |
+    "mean, \($k): \($K.mean | s) s\($K.stddev | sd) (\($K.times | runs)), \($n / $K.mean | round) accounts/s",
+    "mean, \($s): \($S.mean | s) s\($S.stddev | sd) (\($S.times | runs)), \($n / $S.mean | round) accounts/s",
+    "k/s = \($K.mean / $S.mean | r)  (target: below 1.0; kizuna is \($S.mean / $K.mean | r)x as fast)"
+' "$json_out" >&2
+note "peak RSS: kizuna score $(mib "$rss_k"), sqlite3 $(mib "$rss_s") (at $accounts accounts)"
+
+if [ ${#problems[@]} -gt 0 ]; then
+    for p in "${problems[@]}"; do note "CHECK FAILED: $p"; done
+    die "the figures above do not count: the timed runs did not do the whole job"
+fi
+note "ok: the score run holds all $accounts accounts, none unscored, with its $want_cols columns and nothing" \
+    "recomputed; table s holds $accounts rows with the same mean and grades; 5 accounts match to 1e-9"
