@@ -24,3 +24,9 @@ echo "== kizuna quarantine (the rows sync could not take, and why)"
 "$kz" --config build/sample/kizuna.xml quarantine
 echo "== kizuna accounts --where \"segment = 'enterprise'\""
 "$kz" --config build/sample/kizuna.xml accounts --where "segment = 'enterprise'"
+# The sample's usage data ends on 2026-10-13: measure and score as of the
+# day after, so the 30-day windows see it whatever today's date is.
+echo "== kizuna score --as-of 2026-10-14 (measures rolled up, the health model's grades)"
+"$kz" --config build/sample/kizuna.xml score --as-of 2026-10-14
+echo "== kizuna account A-003 (its health, the top contributions, its data)"
+"$kz" --config build/sample/kizuna.xml account A-003 --recent 3
