@@ -13,7 +13,7 @@
 #    coefficients (../shared/data/churn_glm_reference.txt) to 1e-6, its
 #    first five fitted probabilities to 1e-6 and its AUC to 1e-4;
 #    `backtest` reports both scorers' AUC and `--fit` raises the weighted
-#    one's.
+#    one's; rank-deficient and separable fits are refused with the reason.
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed"
 SHARED="${KZ_SHARED_DATA:-$KZ_SOURCE_DIR/../shared/data}"
@@ -381,4 +381,19 @@ equals "$(jq '.scorers[] | select(.name == "usage") | .auc' "$WORK/out")" "$w_au
 run 0 kz churn backtest --fit --save --json
 run 0 kz churn backtest --json
 close "$(jq '.scorers[] | select(.name == "usage") | .auc' "$WORK/out")" "$after" 1e-12 || fail "--save keeps the fitted weights"
+# refusals reach the command with the plugin's reason, and keep nothing:
+# the same trait twice is rank-deficient; a label that one term decides
+# exactly is separable
+sed -e 's|<measures>|<measures><measure name="day_again" kind="trait" trait="total_day_minutes"/>|' \
+  -e "s|<param name=\"terms\">$formula</param>|<param name=\"terms\">$formula + day_again</param>|" \
+  -e 's|churn.db|rank.db|' "$WORK/churn.xml" >"$WORK/rank.xml"
+run 0 kz rank sync
+run 1 kz rank score
+contains "$WORK/err" "instance 'churn-model'"
+contains "$WORK/err" "collinear"
+sed -e "s|<param name=\"terms\">$formula</param>|<param name=\"terms\">number_customer_service_calls</param>|" \
+  -e 's|churn.db|sep.db|' "$WORK/churn.xml" >"$WORK/sep.xml"
+run 0 kz sep sync
+run 1 kz sep backtest --label "trait.number_customer_service_calls > 3"
+contains "$WORK/err" "separable"
 echo "ok"
