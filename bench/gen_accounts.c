@@ -37,114 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OUT_BUFFER_BYTES (1u << 20)
-#define MAX_ACCOUNTS     9999999 /* acct-NNNNNNN */
-#define MAX_MEASURES     64
-#define ROW_BYTES_MAX    (16 + MAX_MEASURES * 32)
+#define MAX_ACCOUNTS 9999999 /* acct-NNNNNNN */
+#define MAX_MEASURES 64
 
-/* ---- deterministic randomness ---------------------------------------------- */
-
-static uint64_t rng_state = 0x4B5A53434F5245ull; /* "KZSCORE" */
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, 1) with 53 bits */
-static double rng_unit(void)
-{
-    return (double)(rng_next() >> 11) * 0x1.0p-53;
-}
-
-/* ---- buffered output --------------------------------------------------------- */
-
-typedef struct {
-    FILE *file;
-    const char *path;
-    char *buf;
-    size_t len;
-} out_file;
-
-static void die(const char *what, const char *path)
-{
-    fprintf(stderr, "gen_accounts: %s %s: %s\n", what, path, strerror(errno));
-    exit(1);
-}
-
-static void out_open(out_file *o, const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(n);
-    o->buf = malloc(OUT_BUFFER_BYTES);
-    if (path == NULL || o->buf == NULL) {
-        fputs("gen_accounts: out of memory\n", stderr);
-        exit(1);
-    }
-    snprintf(path, n, "%s/%s", dir, name);
-    o->path = path;
-    o->len = 0;
-    o->file = fopen(path, "wb");
-    if (o->file == NULL)
-        die("cannot create", path);
-}
-
-static void out_flush(out_file *o)
-{
-    if (o->len > 0 && fwrite(o->buf, 1, o->len, o->file) != o->len)
-        die("cannot write", o->path);
-    o->len = 0;
-}
-
-static void out_close(out_file *o)
-{
-    out_flush(o);
-    if (fclose(o->file) != 0)
-        die("cannot write", o->path);
-    free(o->buf);
-    free((char *)o->path);
-}
-
-/* Room for one row: a row is at most ROW_BYTES_MAX bytes. */
-static char *out_reserve(out_file *o)
-{
-    if (OUT_BUFFER_BYTES - o->len < ROW_BYTES_MAX)
-        out_flush(o);
-    return o->buf + o->len;
-}
-
-static char *put_str(char *p, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
-}
-
-/* v in exactly `width` digits, zero-padded (v < 10^width) */
-static char *put_padded(char *p, uint64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return p + width;
-}
-
-static char *put_uint(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
+#define GEN_NAME     "gen_accounts"
+#define GEN_RNG_SEED 0x4B5A53434F5245ull      /* "KZSCORE" */
+#define GEN_ROW_MAX  (16 + MAX_MEASURES * 32) /* the most one row can take */
+#include "gen_common.h"
 
 /* ticks / 10^decimals as a plain decimal: "-3.25", "0.00125", "40" */
 static char *put_fixed(char *p, int64_t ticks, int decimals, uint64_t pow10)
@@ -169,17 +68,6 @@ typedef struct {
     uint64_t pow10;       /* 10^decimals */
     int64_t worst, range; /* in ticks: the unhealthy end, and healthy end - unhealthy end (signed) */
 } measure;
-
-static int parse_count(const char *s, long long max, long long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max)
-        return 0;
-    *out = v;
-    return 1;
-}
 
 /* The whole of [s, stop) as a finite number (copied first: strtod would
  * read "0." of "0..100"). */

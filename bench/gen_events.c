@@ -33,121 +33,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OUT_BUFFER_BYTES (1u << 20)
-#define YEAR_SECONDS     (365LL * 86400)
-#define START_UNIX       1761955200LL /* 2025-11-01T00:00:00Z */
-#define MAX_ACCOUNTS     999999       /* acc-NNNNNN */
-#define MAX_EVENTS       999999999999LL
+#define GEN_NAME     "gen_events"
+#define GEN_RNG_SEED 0x4B495A554E41ull /* "KIZUNA" */
+#define GEN_ROW_MAX  256               /* every row written here is well under 256 bytes */
+#include "gen_common.h"
 
-/* ---- deterministic randomness ---------------------------------------------- */
-
-static uint64_t rng_state = 0x4B495A554E41ull; /* "KIZUNA" */
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, 1) with 53 bits */
-static double rng_unit(void)
-{
-    return (double)(rng_next() >> 11) * 0x1.0p-53;
-}
-
-/* uniform in [0, n) for n > 0 (the tiny modulo bias does not matter here) */
-static uint32_t rng_below(uint32_t n)
-{
-    return (uint32_t)(rng_next() % n);
-}
-
-/* ---- buffered output --------------------------------------------------------- */
-
-typedef struct {
-    FILE *file;
-    const char *path;
-    char *buf;
-    size_t len;
-} out_file;
-
-static void die(const char *what, const char *path)
-{
-    fprintf(stderr, "gen_events: %s %s: %s\n", what, path, strerror(errno));
-    exit(1);
-}
-
-static void out_open(out_file *o, const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(n);
-    o->buf = malloc(OUT_BUFFER_BYTES);
-    if (path == NULL || o->buf == NULL) {
-        fputs("gen_events: out of memory\n", stderr);
-        exit(1);
-    }
-    snprintf(path, n, "%s/%s", dir, name);
-    o->path = path;
-    o->len = 0;
-    o->file = fopen(path, "wb");
-    if (o->file == NULL)
-        die("cannot create", path);
-}
-
-static void out_flush(out_file *o)
-{
-    if (o->len > 0 && fwrite(o->buf, 1, o->len, o->file) != o->len)
-        die("cannot write", o->path);
-    o->len = 0;
-}
-
-static void out_close(out_file *o)
-{
-    out_flush(o);
-    if (fclose(o->file) != 0)
-        die("cannot write", o->path);
-    free(o->buf);
-    free((char *)o->path);
-}
-
-/* Room for one row: every row written here is well under 256 bytes. */
-static char *out_reserve(out_file *o)
-{
-    if (OUT_BUFFER_BYTES - o->len < 256)
-        out_flush(o);
-    return o->buf + o->len;
-}
-
-static char *put_str(char *p, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
-}
-
-/* v in exactly `width` digits, zero-padded (v < 10^width) */
-static char *put_padded(char *p, uint64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return p + width;
-}
-
-static char *put_uint(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
+#define YEAR_SECONDS (365LL * 86400)
+#define START_UNIX   1761955200LL /* 2025-11-01T00:00:00Z */
+#define MAX_ACCOUNTS 999999       /* acc-NNNNNN */
+#define MAX_EVENTS   999999999999LL
 
 /* ---- the data ---------------------------------------------------------------- */
 
@@ -238,17 +132,6 @@ static void format_date(char *p, int64_t days)
     put_padded(p + 5, m, 2);
     p[7] = '-';
     put_padded(p + 8, d, 2);
-}
-
-static int parse_count(const char *s, long long max, long long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max)
-        return 0;
-    *out = v;
-    return 1;
 }
 
 int main(int argc, char **argv)

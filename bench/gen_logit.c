@@ -32,6 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define GEN_NAME     "gen_logit"
+#define GEN_RNG_SEED 0x6b697a756e61ULL /* "kizuna" */
+#include "gen_common.h"
+
 #define MAX_ROWS 100000000L
 
 static const char *const regions[] = {"east", "north", "west"};
@@ -43,20 +47,10 @@ static const double TRUE_NUMERIC[8] = {0.8, -0.02, -0.0015, 0.25, 30.0, -0.1, -0
 static const double TRUE_REGION[3] = {0, 0.3, -0.2};     /* east is the reference */
 static const double TRUE_PLAN[4] = {0, -0.7, -0.4, 0.9}; /* basic is the reference */
 
-static uint64_t rng_state = 0x6b697a756e61ULL; /* "kizuna" */
-
-static uint64_t splitmix64(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in (0, 1): never 0, so its logarithm is finite. */
 static double uniform(void)
 {
-    return ((double)(splitmix64() >> 11) + 0.5) / 9007199254740992.0;
+    return ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static double normal(void)

@@ -37,33 +37,15 @@
 # fits disagree (then the figures do not count), never because of the
 # figure it measured.
 set -euo pipefail
-
-script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd -- "$script_dir/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 accounts=1000000
 runs=3
 plugin=""
-keep=0
 max_rel=1e-6
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
-die() { echo "logistic_fit.sh: $*" >&2; exit 1; }
-note() { echo "$*" >&2; }
-
-positional=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
-    --plugin) [ $# -ge 2 ] || die "$1 needs a path"; plugin=$2; shift 2 ;;
-    --keep) keep=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    --) shift; positional+=("$@"); break ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) positional+=("$1"); shift ;;
-    esac
-done
-[ ${#positional[@]} -le 1 ] || die "too many arguments (see --help)"
+parse_args 1 "--runs:runs:a number" "--plugin:plugin:a path" --keep:keep -- "$@"
 if [ ${#positional[@]} -eq 1 ]; then accounts=${positional[0]}; fi
 
 if ! [[ "$accounts" =~ ^[1-9][0-9]{0,8}$ ]] || [ "$accounts" -lt 100 ]; then
@@ -74,40 +56,16 @@ if [ -n "$plugin" ] && [ ! -f "$plugin" ]; then die "no plugin at $plugin"; fi
 
 # ---- tools ------------------------------------------------------------------
 
-need_apt=()
-command -v cc >/dev/null || need_apt+=(gcc)
-command -v Rscript >/dev/null || need_apt+=(r-base-core)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        note "installing ${need_apt[*]} with apt-get"
-        # Update the package lists first when they are missing or the
-        # package is not known yet.
-        if ! apt-cache show "${need_apt[@]}" >/dev/null 2>&1; then
-            apt-get update -qq >&2 || die "apt-get update failed"
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2 ||
-            die "apt-get install ${need_apt[*]} failed"
-    else
-        die "missing ${need_apt[*]}; install with:
-  sudo apt-get update && sudo apt-get install -y ${need_apt[*]}"
-    fi
-fi
+want cc gcc
+want Rscript r-base-core
+install_wanted
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-bench.XXXXXX")
-cleanup() {
-    if [ "$keep" -eq 1 ]; then
-        note "kept the data in $work"
-    else
-        rm -rf -- "$work"
-    fi
-}
-trap cleanup EXIT
+make_work "the data"
 
 # ---- build ------------------------------------------------------------------
 
-cc -std=c11 -O2 -o "$work/gen_logit" "$script_dir/gen_logit.c" -lm || die "bench/gen_logit.c did not build"
-cc -std=c11 -O2 -I"$repo/include" -o "$work/logit_fit" "$script_dir/logit_fit.c" -ldl ||
-    die "bench/logit_fit.c did not build"
+build_c gen_logit -lm
+build_c logit_fit -I"$repo/include" -ldl
 if [ -z "$plugin" ]; then
     plugin="$work/logistic.so"
     cc -std=c11 -O2 -fPIC -fvisibility=hidden -shared -pthread -Wl,-z,defs -Wl,-z,now -I"$repo/include" \
@@ -115,15 +73,13 @@ if [ -z "$plugin" ]; then
         die "plugins/logistic/ did not build"
     note "plugin: plugins/logistic/ compiled with cc -O2 ($(cc --version | head -n 1))"
 else
-    note "plugin: $plugin, built $(date -u -r "$plugin" '+%Y-%m-%d %H:%M:%S UTC')"
+    note "plugin: $plugin, built $(built_at "$plugin")"
 fi
 note "R: $(Rscript --version 2>&1 | head -n 1)"
-note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
-    "$(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+note "machine: $(nproc) cores, $(cpu_model), $(ram)"
 
 # ---- generate ---------------------------------------------------------------
 
-now_ms() { date +%s%3N; }
 data="$work/data.csv"
 t0=$(now_ms)
 "$work/gen_logit" "$accounts" "$data" || die "gen_logit $accounts failed"
@@ -131,14 +87,14 @@ note "generated $accounts accounts in $(($(now_ms) - t0)) ms ($(($(stat -c %s "$
 
 # ---- time -------------------------------------------------------------------
 
-note "timing, best of $runs runs each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+note "timing, best of $runs runs each; load average $(loadavg)"
 Rscript "$script_dir/logistic_fit.R" "$data" "$runs" >"$work/r.out" || die "Rscript logistic_fit.R failed"
 note "R glm:"
-sed 's/^/  /' "$work/r.out" >&2
+indent "$work/r.out"
 "$work/logit_fit" "$plugin" "$data" "$runs" >"$work/k.out" || die "logit_fit failed"
 note "kizuna logistic train():"
-sed 's/^/  /' "$work/k.out" >&2
-note "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+indent "$work/k.out"
+note "load average $(loadavg)"
 
 # ---- compare ----------------------------------------------------------------
 

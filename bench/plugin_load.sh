@@ -28,41 +28,19 @@
 # (missing tools, a plugin that does not build or is refused), never
 # because of the figure it measured.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd -- "$script_dir/.." && pwd)
-
-kizuna="$repo/build/bin/kizuna"
 count=50
 export_md=""
 export_json=""
 runs=30
 warmup=5
-keep=0
 envs=()
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
-die() { echo "plugin_load.sh: $*" >&2; exit 1; }
-
-positional=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --export-markdown) [ $# -ge 2 ] || die "$1 needs a path"; export_md=$2; shift 2 ;;
-    --export-json) [ $# -ge 2 ] || die "$1 needs a path"; export_json=$2; shift 2 ;;
-    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
-    --warmup) [ $# -ge 2 ] || die "$1 needs a number"; warmup=$2; shift 2 ;;
-    --env)
-        [ $# -ge 2 ] || die "$1 needs NAME=VALUE"
-        [[ "$2" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env wants NAME=VALUE, not '$2'"
-        envs+=("$2"); shift 2 ;;
-    --keep) keep=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    --) shift; positional+=("$@"); break ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) positional+=("$1"); shift ;;
-    esac
-done
-[ ${#positional[@]} -le 2 ] || die "too many arguments (see --help)"
+parse_args 2 "--export-markdown:export_md:a path" "--export-json:export_json:a path" \
+    "--runs:runs:a number" "--warmup:warmup:a number" \
+    "--env:envs[]:NAME=VALUE:^[A-Za-z_][A-Za-z0-9_]*=" --keep:keep -- "$@"
 if [ ${#positional[@]} -ge 1 ]; then kizuna=${positional[0]}; fi
 if [ ${#positional[@]} -ge 2 ]; then count=${positional[1]}; fi
 
@@ -75,40 +53,17 @@ case "$kizuna" in /*) ;; *) kizuna="$PWD/$kizuna" ;; esac
 
 # ---- tools ------------------------------------------------------------------
 
-need_apt=()
-command -v cc >/dev/null || need_apt+=(gcc)
-command -v jq >/dev/null || need_apt+=(jq)
-command -v hyperfine >/dev/null || need_apt+=(hyperfine)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        echo "installing ${need_apt[*]} with apt-get" >&2
-        # Update the package lists first when they are missing or the
-        # package is not known yet.
-        if ! apt-cache show "${need_apt[@]}" >/dev/null 2>&1; then
-            apt-get update -qq >&2 || die "apt-get update failed"
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2 ||
-            die "apt-get install ${need_apt[*]} failed"
-    else
-        die "missing ${need_apt[*]}; install with:
-  sudo apt-get update && sudo apt-get install -y ${need_apt[*]}"
-    fi
-fi
+want cc gcc
+want jq
+want hyperfine
+install_wanted
 
 # ---- generate and build -----------------------------------------------------
 
 # mktemp -d gives a 0700 directory under the world-writable /tmp; the host
 # checks only the plugin file and its own directory, which must not be
 # writable by others, so 0755 is what a real install would have.
-work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-bench.XXXXXX")
-cleanup() {
-    if [ "$keep" -eq 1 ]; then
-        echo "kept the generated plugins in $work" >&2
-    else
-        rm -rf -- "$work"
-    fi
-}
-trap cleanup EXIT
+make_work "the generated plugins"
 chmod 0755 "$work"
 src="$work/src"
 plugins="$work/plugins"
@@ -296,7 +251,7 @@ static const kz_param_spec bench_channel_params[] = {
 
 static const kz_channel_vtable bench_channel_vtable = {
     .size = sizeof(kz_channel_vtable),
-    .tier = $(( i % 3 + 1 )),
+    .tiers = KZ_TIER_MASK($(( i % 3 + 1 ))),
     .create = bench_channel_create,
     .destroy = bench_channel_destroy,
     .deliver = bench_channel_deliver,
@@ -333,7 +288,7 @@ for ((i = 1; i <= count; i++)); do
 done
 
 jobs=$(nproc 2>/dev/null || echo 2)
-echo "building $count plugins in $plugins ($jobs jobs)" >&2
+note "building $count plugins in $plugins ($jobs jobs)"
 # Each job compiles one source to <plugins>/bench_pNN.so.
 # shellcheck disable=SC2016 # $0, $1 and $@ are the inner sh's
 printf '%s\n' "$src"/bench_p*.c |
@@ -358,9 +313,9 @@ if [ "$(jq -c . <<<"$loaded")" != "$(jq -c . <<<"$expected")" ]; then
 fi
 others=$(jq --arg d "$real_plugins/" '[.plugins[] | select(.path | startswith($d) | not) | .id] | join(", ")' -r <<<"$listing")
 n_components=$(jq --arg d "$real_plugins/" '[.plugins[] | select(.path | startswith($d)) | .components[]] | length' <<<"$listing")
-echo "ok: kizuna lists all $count generated plugins ($n_components components), refuses none" >&2
+note "ok: kizuna lists all $count generated plugins ($n_components components), refuses none"
 if [ -n "$others" ]; then
-    echo "note: both commands also load the default plugin directory: $others" >&2
+    note "note: both commands also load the default plugin directory: $others"
 fi
 
 empty_listing=$(env ${envs[@]+"${envs[@]}"} KIZUNA_PLUGIN_PATH="$empty" "$kizuna" plugins --json) || die "kizuna plugins --json failed on an empty dir"
@@ -368,26 +323,17 @@ empty_listing=$(env ${envs[@]+"${envs[@]}"} KIZUNA_PLUGIN_PATH="$empty" "$kizuna
 
 # ---- time -------------------------------------------------------------------
 
-json_out="$work/hyperfine.json"
-md_out="$work/hyperfine.md"
 label_n="$count plugins"
 label_0="empty plugin dir (baseline)"
-q_kizuna=$(printf '%q' "$kizuna")
+q_kizuna=$(q "$kizuna")
 q_env=""
-for e in ${envs[@]+"${envs[@]}"}; do q_env+="${e%%=*}=$(printf '%q' "${e#*=}") "; done
-if [ -n "$q_env" ]; then echo "environment for both commands: $q_env" >&2; fi
-hyperfine --style basic --warmup "$warmup" --min-runs "$runs" \
-    --export-json "$json_out" --export-markdown "$md_out" \
-    -n "$label_n" "${q_env}KIZUNA_PLUGIN_PATH=$(printf '%q' "$plugins") $q_kizuna plugins --json >/dev/null" \
-    -n "$label_0" "${q_env}KIZUNA_PLUGIN_PATH=$(printf '%q' "$empty") $q_kizuna plugins --json >/dev/null" >&2 ||
+for e in ${envs[@]+"${envs[@]}"}; do q_env+="${e%%=*}=$(q "${e#*=}") "; done
+if [ -n "$q_env" ]; then note "environment for both commands: $q_env"; fi
+hyperfine_run --warmup "$warmup" --min-runs "$runs" \
+    -n "$label_n" "${q_env}KIZUNA_PLUGIN_PATH=$(q "$plugins") $q_kizuna plugins --json >/dev/null" \
+    -n "$label_0" "${q_env}KIZUNA_PLUGIN_PATH=$(q "$empty") $q_kizuna plugins --json >/dev/null" ||
     die "hyperfine failed"
-
-emit() { # file dest
-    if [ "$2" = "-" ]; then cat "$1"; else cp "$1" "$2"; echo "wrote $2" >&2; fi
-}
-if [ -n "$export_md" ]; then emit "$md_out" "$export_md"; fi
-if [ -n "$export_json" ]; then emit "$json_out" "$export_json"; fi
-if [ -z "$export_md" ] && [ -z "$export_json" ]; then cat "$md_out"; fi
+hyperfine_exports
 
 # ---- summary ----------------------------------------------------------------
 

@@ -54,38 +54,17 @@
 # shows the timed runs did not do the whole job (then the figures do not
 # count), never because of the figure it measured.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd -- "$script_dir/.." && pwd)
-
-kizuna="$repo/build/bin/kizuna"
-plugin_dir="$repo/build/lib/kizuna/plugins"
 accounts=1000000
 runs=5
 export_md=""
 export_json=""
-build=0
-keep=0
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
-die() { echo "score_accounts.sh: $*" >&2; exit 1; }
-note() { echo "$*" >&2; }
-
-positional=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
-    --export-markdown) [ $# -ge 2 ] || die "$1 needs a path"; export_md=$2; shift 2 ;;
-    --export-json) [ $# -ge 2 ] || die "$1 needs a path"; export_json=$2; shift 2 ;;
-    --build) build=1; shift ;;
-    --keep) keep=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    --) shift; positional+=("$@"); break ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) positional+=("$1"); shift ;;
-    esac
-done
-[ ${#positional[@]} -le 1 ] || die "too many arguments (see --help)"
+parse_args 1 "--runs:runs:a number" \
+    "--export-markdown:export_md:a path" "--export-json:export_json:a path" \
+    --build:build --keep:keep -- "$@"
 if [ ${#positional[@]} -eq 1 ]; then accounts=${positional[0]}; fi
 
 if ! [[ "$accounts" =~ ^[1-9][0-9]{0,6}$ ]] || [ "$accounts" -lt 10 ]; then
@@ -112,73 +91,27 @@ n_measures=$(wc -l <<<"$model")
 
 # ---- tools ------------------------------------------------------------------
 
-need_apt=()
-command -v cc >/dev/null || need_apt+=(gcc)
-command -v jq >/dev/null || need_apt+=(jq)
-command -v hyperfine >/dev/null || need_apt+=(hyperfine)
-command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
-[ -x /usr/bin/time ] || need_apt+=(time)
-if [ "$build" -eq 1 ] || [ ! -x "$kizuna" ] || [ ! -f "$plugin_dir/csv.so" ] || [ ! -f "$plugin_dir/weighted.so" ]; then
+want cc gcc
+want jq
+want hyperfine
+want sqlite3
+want /usr/bin/time time
+if [ "$build" -eq 1 ] || ! kizuna_built csv weighted; then
     build=1
-    command -v cmake >/dev/null || need_apt+=(cmake)
+    want cmake
 fi
-if [ ${#need_apt[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        note "installing ${need_apt[*]} with apt-get"
-        # Update the package lists first when they are missing or the
-        # package is not known yet.
-        if ! apt-cache show "${need_apt[@]}" >/dev/null 2>&1; then
-            apt-get update -qq >&2 || die "apt-get update failed"
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2 ||
-            die "apt-get install ${need_apt[*]} failed"
-    else
-        die "missing ${need_apt[*]}; install with:
-  sudo apt-get update && sudo apt-get install -y ${need_apt[*]}"
-    fi
-fi
+install_wanted
 
 # ---- build kizuna -----------------------------------------------------------
 
-if [ "$build" -eq 1 ]; then
-    if [ ! -f "$repo/build/CMakeCache.txt" ]; then
-        note "configuring $repo/build"
-        cmake -S "$repo" -B "$repo/build" >&2 || die "cmake configure failed"
-    fi
-    note "building kizuna, the csv and the weighted plugin in $repo/build"
-    cmake --build "$repo/build" -j"$(nproc 2>/dev/null || echo 2)" --target kizuna csv weighted >&2 ||
-        die "the build failed"
-fi
-[ -x "$kizuna" ] || die "no kizuna binary at $kizuna after the build"
-[ -f "$plugin_dir/csv.so" ] || die "no csv plugin at $plugin_dir/csv.so after the build"
-[ -f "$plugin_dir/weighted.so" ] || die "no weighted plugin at $plugin_dir/weighted.so after the build"
+build_kizuna "kizuna, the csv and the weighted plugin" csv weighted
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-bench.XXXXXX")
-cleanup() {
-    if [ "$keep" -eq 1 ]; then
-        note "kept the data and databases in $work"
-    else
-        rm -rf -- "$work"
-    fi
-}
-trap cleanup EXIT
-
-# Every run uses a private copy of the binary and its plugins, in the
-# install layout (bin/, lib/kizuna/plugins/), so a rebuild of build/ while
-# the benchmark runs cannot mix two versions into one set of figures.
-built=$(date -u -r "$kizuna" '+%Y-%m-%d %H:%M:%S UTC')
+make_work "the data and databases"
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$repo/build/CMakeCache.txt" 2>/dev/null || true)
-mkdir -p "$work/kizuna/bin" "$work/kizuna/lib/kizuna/plugins"
-cp "$kizuna" "$work/kizuna/bin/kizuna"
-cp "$plugin_dir"/*.so "$work/kizuna/lib/kizuna/plugins/"
-kizuna="$work/kizuna/bin/kizuna"
-export KIZUNA_PLUGIN_PATH="$work/kizuna/lib/kizuna/plugins"
-version=$("$kizuna" --version) || die "the copy of kizuna does not run (was it being rebuilt? try again)"
-note "kizuna: $version, built $built (CMAKE_BUILD_TYPE ${build_type:-unknown}), sha256 $(sha256sum "$kizuna" | cut -c1-12), copied to $kizuna"
-note "weighted plugin: sha256 $(sha256sum "$KIZUNA_PLUGIN_PATH/weighted.so" | cut -c1-12)"
+copy_kizuna " (CMAKE_BUILD_TYPE ${build_type:-unknown})"
+note "weighted plugin: sha256 $(sha12 "$KIZUNA_PLUGIN_PATH/weighted.so")"
 note "sqlite3 shell: $(sqlite3 --version | cut -d' ' -f1-2)"
-note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
-    "$(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+note "machine: $(nproc) cores, $(cpu_model), $(ram)"
 
 # ---- generate ---------------------------------------------------------------
 
@@ -186,18 +119,10 @@ note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /
 # account (mostly the 10 traits in account_traits and its index; then the
 # measure columns and a score run's 15 columns), the reference database
 # about 160 (measured at 1 million accounts: 1.1 GB in all). Ask for 1.5 KiB.
-need_kb=$((accounts * 3 / 2))
-free_kb=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
-if [ "$free_kb" -lt "$need_kb" ]; then
-    die "$work has $((free_kb / 1024)) MiB free; $accounts accounts need about $((need_kb / 1024)) MiB"
-fi
+need_space $((accounts * 3 / 2)) "$accounts accounts"
 
+build_c gen_accounts -lm
 gen="$work/gen_accounts"
-cc -std=c11 -O2 -o "$gen" "$script_dir/gen_accounts.c" -lm || die "bench/gen_accounts.c did not build"
-
-now_ms() { date +%s%3N; }
-secs() { awk -v ms="$1" 'BEGIN { printf "%.1f s", ms / 1000 }'; } # ms in, seconds out
-mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; } # KiB in, MiB out
 
 # run_noting WHAT OUT CMD...: runs CMD with stdout to OUT, noting every 20 s
 # that it still runs; dies when it fails. Sets $took (ms).
@@ -270,7 +195,7 @@ EOF
 EOF
 } >"$stack"
 "$kizuna" --config "$stack" check >"$data/check.out" 2>&1 || {
-    sed 's/^/  /' "$data/check.out" >&2
+    indent "$data/check.out"
     die "kizuna check refuses the generated stack config $stack"
 }
 
@@ -281,7 +206,7 @@ as_of=$(date -u -d '+1 day' +%F)
 note "syncing $accounts accounts with $n_measures double traits each (untimed; the longest step of the setup)"
 run_noting "kizuna sync" "$data/sync.out" "$kizuna" --config "$stack" sync
 sync_ms=$took
-sed 's/^/  /' "$data/sync.out" >&2
+indent "$data/sync.out"
 stored=$(sqlite3 "$data/kz.db" 'SELECT count(*) FROM accounts')
 [ "$stored" -eq "$accounts" ] || die "the sync stored $stored of $accounts accounts"
 note "synced in $(secs "$sync_ms")"
@@ -322,10 +247,8 @@ sqlite3 "$data/kz.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
 # ---- time -------------------------------------------------------------------
 
 score_sql="CREATE TABLE s AS SELECT id, 100.0 * ($terms) / ($weights) AS score FROM m"
-q() { printf '%q' "$1"; }
 label_k="kizuna score (k)"
 label_s="sqlite3 CREATE TABLE s AS SELECT (s)"
-timev="/usr/bin/time -v -a -o"
 # Each prepare resets one database and then flushes the page cache's dirty
 # pages (sync), so no run pays for the previous one's writeback.
 prep_k="sqlite3 $(q "$data/kz.db") 'DELETE FROM score_columns; DELETE FROM score_runs;' && sync"
@@ -333,31 +256,17 @@ prep_s="sqlite3 $(q "$ref") 'DROP TABLE IF EXISTS s' && sync"
 cmd_k="$timev $(q "$data/rss-k.txt") $(q "$kizuna") --config $(q "$stack") score --as-of $as_of >$(q "$data/score.out")"
 cmd_s="$timev $(q "$data/rss-s.txt") sqlite3 $(q "$ref") $(q "$score_sql")"
 
-json_out="$work/hyperfine.json"
-md_out="$work/hyperfine.md"
-note "timing $accounts accounts, $runs run(s) per command (warm page cache); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+note "timing $accounts accounts, $runs run(s) per command (warm page cache); load average $(loadavg)"
 note "(s) runs: $score_sql"
-t_start=$(now_ms)
-hyperfine --style basic --runs "$runs" \
-    --export-json "$json_out" --export-markdown "$md_out" \
+hyperfine_timed --runs "$runs" \
     --prepare "$prep_k" -n "$label_k" "$cmd_k" \
-    --prepare "$prep_s" -n "$label_s" "$cmd_s" >&2 ||
-    die "hyperfine failed (a command exited non-zero)"
-note "timed in $((($(now_ms) - t_start) / 1000)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-
-emit() { # file dest
-    if [ "$2" = "-" ]; then cat "$1"; else cp "$1" "$2"; note "wrote $2"; fi
-}
-if [ -n "$export_md" ]; then emit "$md_out" "$export_md"; fi
-if [ -n "$export_json" ]; then emit "$json_out" "$export_json"; fi
-if [ -z "$export_md" ] && [ -z "$export_json" ]; then cat "$md_out"; fi
+    --prepare "$prep_s" -n "$label_s" "$cmd_s"
 
 # ---- check ------------------------------------------------------------------
 
-problems=()
 note ""
 note "kizuna score, last timed run:"
-sed 's/^/  /' "$data/score.out" >&2
+indent "$data/score.out"
 
 # The last timed run is the one in the store: scoring again finds the same
 # measures and model and stores nothing.
@@ -424,18 +333,13 @@ done < <(sqlite3 "$ref" "SELECT id, printf('%.17g', score) FROM s ORDER BY rando
 
 # ---- summary ----------------------------------------------------------------
 
-peak_kb() { awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m + 0 }' "$1"; }
 rss_k=$(peak_kb "$data/rss-k.txt")
 rss_s=$(peak_kb "$data/rss-s.txt")
 
 note ""
 note "setup (untimed): $(secs "$setup_ms") in all: kizuna sync $(secs "$sync_ms"), kizuna measures" \
     "$(secs "$measures_ms"), .import of the reference $(secs "$import_ms"), first kizuna score $(secs "$first_ms")"
-jq -r --arg k "$label_k" --arg s "$label_s" --argjson n "$accounts" '
-    def s: . * 1000 | round / 1000;
-    def sd: if . == null then "" else " ± \(. | s) s" end;
-    def r: . * 1000 | round / 1000;
-    def runs: length | if . == 1 then "1 run" else "\(.) runs" end;
+jq -r --arg k "$label_k" --arg s "$label_s" --argjson n "$accounts" "$hyperfine_jq_defs"'
     (.results[] | select(.command == $k)) as $K |
     (.results[] | select(.command == $s)) as $S |
     "mean, \($k): \($K.mean | s) s\($K.stddev | sd) (\($K.times | runs)), \($n / $K.mean | round) accounts/s",
@@ -444,9 +348,6 @@ jq -r --arg k "$label_k" --arg s "$label_s" --argjson n "$accounts" '
 ' "$json_out" >&2
 note "peak RSS: kizuna score $(mib "$rss_k"), sqlite3 $(mib "$rss_s") (at $accounts accounts)"
 
-if [ ${#problems[@]} -gt 0 ]; then
-    for p in "${problems[@]}"; do note "CHECK FAILED: $p"; done
-    die "the figures above do not count: the timed runs did not do the whole job"
-fi
+fail_on_problems "the timed runs"
 note "ok: the score run holds all $accounts accounts, none unscored, with its $want_cols columns and nothing" \
     "recomputed; table s holds $accounts rows with the same mean and grades; 5 accounts match to 1e-9"

@@ -26,29 +26,15 @@
 # (missing tools, a failed build, a failed check), never because of the
 # figure it measured. The target is under 50 ms.
 set -euo pipefail
-
-script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd -- "$script_dir/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 build_dir="$repo/build"
 accounts=1000000
 runs=5
-build=0
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
-die() { echo "score_kernel.sh: $*" >&2; exit 1; }
-note() { echo "$*" >&2; }
-
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --accounts) [ $# -ge 2 ] || die "$1 needs a number"; accounts=$2; shift 2 ;;
-    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
-    --build-dir) [ $# -ge 2 ] || die "$1 needs a directory"; build_dir=$2; shift 2 ;;
-    --build) build=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
-    esac
-done
+parse_args 0 "--accounts:accounts:a number" "--runs:runs:a number" "--build-dir:build_dir:a directory" \
+    --build:build -- "$@"
 if ! [[ "$accounts" =~ ^[1-9][0-9]{0,7}$ ]]; then die "--accounts must be 1..99999999, not '$accounts'"; fi
 if ! [[ "$runs" =~ ^[1-9][0-9]{0,2}$ ]]; then die "--runs must be 1..999, not '$runs'"; fi
 case "$build_dir" in /*) ;; *) build_dir="$PWD/$build_dir" ;; esac
@@ -57,12 +43,7 @@ command -v cc >/dev/null || die "no C compiler (cc); on Debian: sudo apt-get ins
 plugin="$build_dir/lib/kizuna/plugins/weighted.so"
 if [ "$build" -eq 1 ] || [ ! -f "$plugin" ]; then
     command -v cmake >/dev/null || die "no cmake to build the plugin with; on Debian: sudo apt-get install -y cmake"
-    if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-        note "configuring $build_dir"
-        cmake -S "$repo" -B "$build_dir" >&2 || die "cmake configure failed"
-    fi
-    note "building the weighted plugin in $build_dir"
-    cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" --target weighted >&2 || die "the build failed"
+    cmake_build "$build_dir" "the weighted plugin" weighted
 fi
 [ -f "$plugin" ] || die "no plugin at $plugin after the build"
 
@@ -74,17 +55,14 @@ Release | RelWithDebInfo | MinSizeRel) ;;
     "pass --build-dir)" ;;
 esac
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-score-kernel.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
+make_work "" kizuna-score-kernel # removed at exit: no --keep here
 
 # A private copy of the plugin, so a rebuild while this runs cannot change it.
 cp "$plugin" "$work/weighted.so"
-cc -std=c11 -O2 -Wall -Wextra -I"$repo/include" -o "$work/score_kernel" "$script_dir/score_kernel.c" -ldl -lm ||
-    die "bench/score_kernel.c did not build"
+build_c score_kernel -Wall -Wextra -I"$repo/include" -ldl -lm
 
-note "plugin: $plugin (${build_type:-no build type}, built $(date -u -r "$plugin" '+%Y-%m-%d %H:%M:%S UTC'))"
-note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo);" \
-    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+note "plugin: $plugin (${build_type:-no build type}, built $(built_at "$plugin"))"
+note "machine: $(nproc) cores, $(cpu_model); load average $(loadavg)"
 best=$("$work/score_kernel" "$work/weighted.so" "$accounts" "$runs") || die "score_kernel failed"
 echo "$best"
 note "best of $runs: $best ms to score $accounts accounts x 10 measures with contributions (target: under 50 ms)"

@@ -40,40 +40,18 @@
 # shows the timed sync did not do the whole job (then the figures do not
 # count), never because of the figure it measured.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd -- "$script_dir/.." && pwd)
-
-kizuna="$repo/build/bin/kizuna"
-plugin_dir="$repo/build/lib/kizuna/plugins"
 events=10000000
 accounts=10000
 runs=""
 export_md=""
 export_json=""
-build=0
-keep=0
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
-die() { echo "sync_events.sh: $*" >&2; exit 1; }
-note() { echo "$*" >&2; }
-
-positional=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --accounts) [ $# -ge 2 ] || die "$1 needs a number"; accounts=$2; shift 2 ;;
-    --runs) [ $# -ge 2 ] || die "$1 needs a number"; runs=$2; shift 2 ;;
-    --export-markdown) [ $# -ge 2 ] || die "$1 needs a path"; export_md=$2; shift 2 ;;
-    --export-json) [ $# -ge 2 ] || die "$1 needs a path"; export_json=$2; shift 2 ;;
-    --build) build=1; shift ;;
-    --keep) keep=1; shift ;;
-    -h | --help) usage; exit 0 ;;
-    --) shift; positional+=("$@"); break ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) positional+=("$1"); shift ;;
-    esac
-done
-[ ${#positional[@]} -le 1 ] || die "too many arguments (see --help)"
+parse_args 1 "--accounts:accounts:a number" "--runs:runs:a number" \
+    "--export-markdown:export_md:a path" "--export-json:export_json:a path" \
+    --build:build --keep:keep -- "$@"
 if [ ${#positional[@]} -eq 1 ]; then events=${positional[0]}; fi
 
 if ! [[ "$events" =~ ^[1-9][0-9]{0,11}$ ]] || [ "$events" -lt 10 ]; then
@@ -88,87 +66,35 @@ small=$((events / 10))
 
 # ---- tools ------------------------------------------------------------------
 
-need_apt=()
-command -v cc >/dev/null || need_apt+=(gcc)
-command -v jq >/dev/null || need_apt+=(jq)
-command -v hyperfine >/dev/null || need_apt+=(hyperfine)
-command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
-[ -x /usr/bin/time ] || need_apt+=(time)
-if [ "$build" -eq 1 ] || [ ! -x "$kizuna" ] || [ ! -f "$plugin_dir/csv.so" ]; then
+want cc gcc
+want jq
+want hyperfine
+want sqlite3
+want /usr/bin/time time
+if [ "$build" -eq 1 ] || ! kizuna_built csv; then
     build=1
-    command -v cmake >/dev/null || need_apt+=(cmake)
+    want cmake
 fi
-if [ ${#need_apt[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        note "installing ${need_apt[*]} with apt-get"
-        # Update the package lists first when they are missing or the
-        # package is not known yet.
-        if ! apt-cache show "${need_apt[@]}" >/dev/null 2>&1; then
-            apt-get update -qq >&2 || die "apt-get update failed"
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2 ||
-            die "apt-get install ${need_apt[*]} failed"
-    else
-        die "missing ${need_apt[*]}; install with:
-  sudo apt-get update && sudo apt-get install -y ${need_apt[*]}"
-    fi
-fi
+install_wanted
 
 # ---- build kizuna -----------------------------------------------------------
 
-if [ "$build" -eq 1 ]; then
-    if [ ! -f "$repo/build/CMakeCache.txt" ]; then
-        note "configuring $repo/build"
-        cmake -S "$repo" -B "$repo/build" >&2 || die "cmake configure failed"
-    fi
-    note "building kizuna and the csv plugin in $repo/build"
-    cmake --build "$repo/build" -j"$(nproc 2>/dev/null || echo 2)" --target kizuna csv >&2 ||
-        die "the build failed"
-fi
-[ -x "$kizuna" ] || die "no kizuna binary at $kizuna after the build"
-[ -f "$plugin_dir/csv.so" ] || die "no csv plugin at $plugin_dir/csv.so after the build"
+build_kizuna "kizuna and the csv plugin" csv
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kizuna-bench.XXXXXX")
-cleanup() {
-    if [ "$keep" -eq 1 ]; then
-        note "kept the data and databases in $work"
-    else
-        rm -rf -- "$work"
-    fi
-}
-trap cleanup EXIT
-
-# Every run uses a private copy of the binary and its plugins, in the
-# install layout (bin/, lib/kizuna/plugins/), so a rebuild of build/ while
-# the benchmark runs cannot mix two versions into one set of figures.
-built=$(date -u -r "$kizuna" '+%Y-%m-%d %H:%M:%S UTC')
-mkdir -p "$work/kizuna/bin" "$work/kizuna/lib/kizuna/plugins"
-cp "$kizuna" "$work/kizuna/bin/kizuna"
-cp "$plugin_dir"/*.so "$work/kizuna/lib/kizuna/plugins/"
-kizuna="$work/kizuna/bin/kizuna"
-export KIZUNA_PLUGIN_PATH="$work/kizuna/lib/kizuna/plugins"
-version=$("$kizuna" --version) || die "the copy of kizuna does not run (was it being rebuilt? try again)"
-note "kizuna: $version, built $built, sha256 $(sha256sum "$kizuna" | cut -c1-12), copied to $kizuna"
+make_work "the data and databases"
+copy_kizuna
 note "sqlite3 shell: $(sqlite3 --version | cut -d' ' -f1-2)"
-note "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
-    "$(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+note "machine: $(nproc) cores, $(cpu_model), $(ram)"
 
 # ---- generate ---------------------------------------------------------------
 
 # About 72 bytes of CSV per event; at the end the store (with its WAL),
 # the keyed and the bare table take about 1.9, 2 and 1.1 times the CSV's
 # size (measured at 10 million events: 4.4 GB in all). Ask for 7x.
-need_kb=$(((events + small) * 72 * 7 / 1024))
-free_kb=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
-if [ "$free_kb" -lt "$need_kb" ]; then
-    die "$work has $((free_kb / 1024)) MiB free; $events events need about $((need_kb / 1024)) MiB"
-fi
+need_space $(((events + small) * 72 * 7 / 1024)) "$events events"
 
+build_c gen_events
 gen="$work/gen_events"
-cc -std=c11 -O2 -o "$gen" "$script_dir/gen_events.c" || die "bench/gen_events.c did not build"
-
-now_ms() { date +%s%3N; }
-mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; } # KiB in, MiB out
 
 # stack_dir NAME EVENTS: a directory with accounts.csv, events.csv and the
 # stack config, and an accounts-only store synced from it.
@@ -229,11 +155,9 @@ bare_schema='CREATE TABLE ev(event_id TEXT, time TEXT, account_id TEXT, user_id 
 
 # ---- time -------------------------------------------------------------------
 
-q() { printf '%q' "$1"; }
 label_k="kizuna sync (k)"
 label_a="sqlite3 .import, keyed + indexed (a)"
 label_b="sqlite3 .import, bare table (b)"
-timev="/usr/bin/time -v -a -o"
 # Each prepare resets one database and then flushes the page cache's dirty
 # pages (sync), so no run pays for the previous one's writeback.
 prep_k="rm -f $(q "$big")/kizuna.db $(q "$big")/kizuna.db-wal $(q "$big")/kizuna.db-shm && cp $(q "$big/accounts-only.db") $(q "$big/kizuna.db") && sync"
@@ -243,31 +167,17 @@ cmd_k="$timev $(q "$big/rss-k.txt") $(q "$kizuna") --config $(q "$big/kizuna.xml
 cmd_a="$timev $(q "$big/rss-a.txt") sqlite3 $(q "$big/keyed.db") -cmd '.mode csv' $(q ".import --skip 1 $big/events.csv ev")"
 cmd_b="$timev $(q "$big/rss-b.txt") sqlite3 $(q "$big/bare.db") -cmd '.mode csv' $(q ".import --skip 1 $big/events.csv ev")"
 
-json_out="$work/hyperfine.json"
-md_out="$work/hyperfine.md"
-note "timing $events events, $runs run(s) per command (warm page cache); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-t_start=$(now_ms)
-hyperfine --style basic --runs "$runs" \
-    --export-json "$json_out" --export-markdown "$md_out" \
+note "timing $events events, $runs run(s) per command (warm page cache); load average $(loadavg)"
+hyperfine_timed --runs "$runs" \
     --prepare "$prep_k" -n "$label_k" "$cmd_k" \
     --prepare "$prep_a" -n "$label_a" "$cmd_a" \
-    --prepare "$prep_b" -n "$label_b" "$cmd_b" >&2 ||
-    die "hyperfine failed (a command exited non-zero)"
-note "timed in $((($(now_ms) - t_start) / 1000)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-
-emit() { # file dest
-    if [ "$2" = "-" ]; then cat "$1"; else cp "$1" "$2"; note "wrote $2"; fi
-}
-if [ -n "$export_md" ]; then emit "$md_out" "$export_md"; fi
-if [ -n "$export_json" ]; then emit "$json_out" "$export_json"; fi
-if [ -z "$export_md" ] && [ -z "$export_json" ]; then cat "$md_out"; fi
+    --prepare "$prep_b" -n "$label_b" "$cmd_b"
 
 # ---- check ------------------------------------------------------------------
 
-problems=()
 note ""
 note "kizuna sync --source events, last timed run:"
-sed 's/^/  /' "$big/sync.out" >&2
+indent "$big/sync.out"
 stored=$(sqlite3 "$big/kizuna.db" 'SELECT count(*) FROM usage_events')
 quarantined=$(sqlite3 "$big/kizuna.db" 'SELECT count(*) FROM quarantine')
 keyed_rows=$(sqlite3 "$big/keyed.db" 'SELECT count(*) FROM ev')
@@ -279,15 +189,14 @@ note "rows: store usage_events $stored, quarantine $quarantined; sqlite keyed $k
 if [ "$quarantined" -ne 0 ]; then
     problems+=("kizuna quarantined $quarantined records")
     note "kizuna quarantine (first 20):"
-    "$kizuna" --config "$big/kizuna.xml" quarantine | head -n 20 | sed 's/^/  /' >&2 || true
+    "$kizuna" --config "$big/kizuna.xml" quarantine | head -n 20 | indent || true
 fi
 
 t0=$(now_ms)
 resync=$("$kizuna" --config "$big/kizuna.xml" sync --source events) || die "the second kizuna sync failed"
 t1=$(now_ms)
 note "second kizuna sync --source events ($((t1 - t0)) ms):"
-# shellcheck disable=SC2001 # indent every line
-sed 's/^/  /' <<<"$resync" >&2
+indent <<<"$resync"
 grep -q 'nothing new' <<<"$resync" || problems+=("the second sync did not report nothing new")
 
 # Peak RSS at N/10, on a fresh copy of its accounts-only store.
@@ -300,7 +209,6 @@ small_stored=$(sqlite3 "$work/small/kizuna.db" 'SELECT count(*) FROM usage_event
 
 # ---- summary ----------------------------------------------------------------
 
-peak_kb() { awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m + 0 }' "$1"; }
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ { v = $2 } END { print v }' "$1"; }
 rss_k=$(peak_kb "$big/rss-k.txt")
 rss_a=$(peak_kb "$big/rss-a.txt")
@@ -308,11 +216,7 @@ rss_b=$(peak_kb "$big/rss-b.txt")
 rss_small=$(peak_kb "$work/small/rss-k.txt")
 
 note ""
-jq -r --arg k "$label_k" --arg a "$label_a" --arg b "$label_b" --argjson n "$events" '
-    def s: . * 1000 | round / 1000;
-    def sd: if . == null then "" else " ± \(. | s) s" end;
-    def r: . * 1000 | round / 1000;
-    def runs: length | if . == 1 then "1 run" else "\(.) runs" end;
+jq -r --arg k "$label_k" --arg a "$label_a" --arg b "$label_b" --argjson n "$events" "$hyperfine_jq_defs"'
     (.results[] | select(.command == $k)) as $K |
     (.results[] | select(.command == $a)) as $A |
     (.results[] | select(.command == $b)) as $B |
@@ -327,8 +231,5 @@ note "peak RSS, kizuna sync: $(mib "$rss_k") at $events events, $(mib "$rss_smal
 note "kizuna sync of $small events took $(wall "$work/small/rss-k.txt") (m:ss.cc, one run)"
 note "peak RSS, sqlite3 .import at $events events: keyed $(mib "$rss_a"), bare $(mib "$rss_b")"
 
-if [ ${#problems[@]} -gt 0 ]; then
-    for p in "${problems[@]}"; do note "CHECK FAILED: $p"; done
-    die "the figures above do not count: the timed sync did not do the whole job"
-fi
+fail_on_problems "the timed sync"
 note "ok: the store holds all $events events, none quarantined; a second sync finds nothing new"
