@@ -237,6 +237,10 @@ static void read_instances(kz_config *cfg, xmlNodePtr group, int kind, GHashTabl
     }
 }
 
+/* Windows, trends and histories longer than a century are a mistake (and
+ * would overflow microseconds not far beyond). */
+#define MAX_DURATION_MS (G_GINT64_CONSTANT(36500) * 86400 * 1000)
+
 /* A duration attribute ("30d"), or `dflt` when absent; FALSE after an error. */
 static gboolean duration_attr(const kz_config *cfg, xmlNodePtr node, const char *name, gint64 dflt_us, gint64 *out_us,
                               GPtrArray *errors)
@@ -247,9 +251,11 @@ static gboolean duration_attr(const kz_config *cfg, xmlNodePtr node, const char 
         return TRUE;
     gint64 ms = 0;
     g_autoptr(GError) err = NULL;
-    if (!kz_duration_parse(text, &ms, &err) || ms <= 0) {
+    if (!kz_duration_parse(text, &ms, &err) || ms <= 0 || ms > MAX_DURATION_MS) {
         add_error(errors, cfg->path, (guint)xmlGetLineNo(node), "%s=\"%s\": %s", name, text,
-                  err != NULL ? err->message : "must be longer than zero");
+                  err != NULL ? err->message
+                  : ms <= 0   ? "must be longer than zero"
+                              : "must be at most 36500d (100 years)");
         return FALSE;
     }
     *out_us = ms * 1000;
@@ -325,6 +331,8 @@ static void read_health(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
             for (guint i = 0; i < h->grades->len; i++)
                 if (strcmp(((kz_config_grade *)h->grades->pdata[i])->name, g->name) == 0)
                     add_error(errors, cfg->path, line, "grade '%s' is named twice", g->name);
+            if (h->grades->len == KZ_CONFIG_MAX_GRADES)
+                add_error(errors, cfg->path, line, "more than %d grades", KZ_CONFIG_MAX_GRADES);
             g_ptr_array_add(h->grades, g);
         }
     }

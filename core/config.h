@@ -83,6 +83,9 @@ typedef struct kz_config_use {
     guint line;
 } kz_config_use;
 
+/* A grade band: scores below `below` (and at or above the band before).
+ * Grades are stored as one byte per account, 255 meaning none. */
+#define KZ_CONFIG_MAX_GRADES 254
 /* A grade band: scores below `below` (and at or above the band before). */
 typedef struct kz_config_grade {
     char *name;

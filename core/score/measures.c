@@ -149,6 +149,12 @@ gboolean kz_measures_check(const kz_config *cfg, GPtrArray *errors)
                 if (priority_value(g_strstrip(*p)) < 0)
                     add_error(errors, cfg, m, "unknown priority '%s' (none, low, normal, high, urgent)", *p);
         }
+        if (m->event != NULL) {
+            g_auto(GStrv) names = g_strsplit(m->event, "|", -1);
+            for (char **p = names; *p != NULL; p++)
+                if (*g_strstrip(*p) == '\0')
+                    add_error(errors, cfg, m, "event=\"%s\" has an empty event name", m->event);
+        }
         if (m->window != NULL && m->window_us % KZ_DAY_US != 0)
             add_error(errors, cfg, m, "window=\"%s\": windows are whole days (\"30d\", \"4w\")", m->window);
     }
@@ -254,18 +260,12 @@ static gboolean roster_index(kz_roster *r)
     return at == r->blob_len;
 }
 
-static gboolean db_fail(sqlite3 *db, GError **error, const char *what)
-{
-    g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: %s: %s", what, sqlite3_errmsg(db));
-    return FALSE;
-}
-
 kz_roster *kz_roster_load(sqlite3 *db, gint64 id, GError **error)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT n, ids, digest, generation FROM rosters WHERE id = ?1", -1, &st, NULL) !=
         SQLITE_OK) {
-        db_fail(db, error, "reading a roster");
+        kz_sql_fail(db, error, "reading a roster");
         return NULL;
     }
     sqlite3_bind_int64(st, 1, id);
@@ -274,19 +274,20 @@ kz_roster *kz_roster_load(sqlite3 *db, gint64 id, GError **error)
     if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 2) == 32) {
         r = g_new0(kz_roster, 1);
         r->id = id;
-        r->n = (guint)sqlite3_column_int64(st, 0);
+        gint64 n = sqlite3_column_int64(st, 0);
         r->blob_len = (gsize)sqlite3_column_bytes(st, 1);
+        r->n = n >= 0 && (guint64)n <= r->blob_len ? (guint)n : G_MAXUINT; /* each id takes a byte at least */
         r->blob = g_memdup2(sqlite3_column_blob(st, 1), r->blob_len);
         memcpy(r->digest, sqlite3_column_blob(st, 2), 32);
         r->generation = sqlite3_column_int64(st, 3);
-        if (!roster_index(r)) {
+        if (r->n == G_MAXUINT || !roster_index(r)) {
             g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: roster %" G_GINT64_FORMAT " is damaged", id);
             g_clear_pointer(&r, kz_roster_free);
         }
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: roster %" G_GINT64_FORMAT " is missing", id);
     } else {
-        db_fail(db, error, "reading a roster");
+        kz_sql_fail(db, error, "reading a roster");
     }
     sqlite3_finalize(st);
     return r;
@@ -297,7 +298,7 @@ static kz_roster *roster_read(sqlite3 *db, gint64 generation, GError **error)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT id FROM accounts ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, error, "reading accounts");
+        kz_sql_fail(db, error, "reading accounts");
         return NULL;
     }
     g_autoptr(GByteArray) blob = g_byte_array_new();
@@ -309,7 +310,7 @@ static kz_roster *roster_read(sqlite3 *db, gint64 generation, GError **error)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        db_fail(db, error, "reading accounts");
+        kz_sql_fail(db, error, "reading accounts");
         return NULL;
     }
     kz_roster *r = g_new0(kz_roster, 1);
@@ -336,7 +337,10 @@ static gboolean roster_save(sqlite3 *db, kz_roster *r, gint64 now_us, GError **e
                            -1, &st, NULL) == SQLITE_OK;
     if (ok) {
         sqlite3_bind_int64(st, 1, r->n);
-        sqlite3_bind_blob64(st, 2, r->blob, r->blob_len, SQLITE_STATIC);
+        if (r->blob_len > 0)
+            sqlite3_bind_blob64(st, 2, r->blob, r->blob_len, SQLITE_STATIC);
+        else /* no accounts: an empty BLOB, not NULL */
+            sqlite3_bind_zeroblob(st, 2, 0);
         sqlite3_bind_blob(st, 3, r->digest, 32, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, r->generation);
         sqlite3_bind_int64(st, 5, now_us);
@@ -346,7 +350,7 @@ static gboolean roster_save(sqlite3 *db, kz_roster *r, gint64 now_us, GError **e
         ok = sqlite3_step(st) == SQLITE_DONE && ok;
     }
     if (!ok)
-        db_fail(db, error, "storing a roster");
+        kz_sql_fail(db, error, "storing a roster");
     sqlite3_finalize(st);
     return ok;
 }
@@ -471,7 +475,7 @@ static gboolean fill_double(rollup_ctx *x, const char *sql, gint64 start, double
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(x->db, error, c->name);
+        return kz_sql_fail(x->db, error, c->name);
     int n_params = sqlite3_bind_parameter_count(st);
     if (n_params >= 1)
         sqlite3_bind_int64(st, 1, start);
@@ -493,7 +497,7 @@ static gboolean fill_double(rollup_ctx *x, const char *sql, gint64 start, double
             c->values[at] = sqlite3_column_double(st, 1);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE || db_fail(x->db, error, c->name);
+    return rc == SQLITE_DONE || kz_sql_fail(x->db, error, c->name);
 }
 
 static kz_measure_column *compute_field(rollup_ctx *x, const kz_config_measure *m, GError **error)
@@ -503,7 +507,7 @@ static kz_measure_column *compute_field(rollup_ctx *x, const kz_config_measure *
     g_autofree char *sql = g_strdup_printf("SELECT id, %s, currency FROM accounts ORDER BY id", f->sql);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(x->db, error, m->name);
+        kz_sql_fail(x->db, error, m->name);
         return NULL;
     }
     kz_measure_column *c = NULL;
@@ -530,7 +534,7 @@ static kz_measure_column *compute_field(rollup_ctx *x, const kz_config_measure *
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        db_fail(x->db, error, m->name);
+        kz_sql_fail(x->db, error, m->name);
     if (f->categorical) {
         if (rc == SQLITE_DONE)
             c = column_categorical(m->name, n, texts);
@@ -553,7 +557,7 @@ static kz_measure_column *compute_trait(rollup_ctx *x, const kz_config_measure *
     if (sqlite3_prepare_v2(x->db,
                            "SELECT account_id, value, type FROM account_traits WHERE name = ?1 ORDER BY account_id", -1,
                            &st, NULL) != SQLITE_OK) {
-        db_fail(x->db, error, m->name);
+        kz_sql_fail(x->db, error, m->name);
         return NULL;
     }
     sqlite3_bind_text(st, 1, m->trait, -1, SQLITE_STATIC);
@@ -580,7 +584,7 @@ static kz_measure_column *compute_trait(rollup_ctx *x, const kz_config_measure *
     sqlite3_finalize(st);
     kz_measure_column *c = NULL;
     if (rc != SQLITE_DONE) {
-        db_fail(x->db, error, m->name);
+        kz_sql_fail(x->db, error, m->name);
     } else if (categorical) {
         c = column_categorical(m->name, n, texts);
     } else {
@@ -628,8 +632,9 @@ static kz_measure_column *compute(rollup_ctx *x, const kz_config_measure *m, GEr
     const char *events_where = "FROM usage_events WHERE time_us >= ?1 AND time_us < ?2";
     /* tickets open at ?2: opened before it and not closed by then; a
      * ticket solved or closed without a closing time counts as closed */
-    const char *open_where = "FROM tickets WHERE opened_us < ?2 AND (closed_us >= ?2 OR (closed_us IS NULL AND "
-                             "status NOT IN (4, 5)))";
+    g_autofree char *open_where = g_strdup_printf("FROM tickets WHERE opened_us < ?2 AND (closed_us >= ?2 OR "
+                                                  "(closed_us IS NULL AND status NOT IN (%d, %d)))",
+                                                  KZ_TICKET_SOLVED, KZ_TICKET_CLOSED);
     g_autofree char *sql = NULL;
     const char *kind = k->name;
     if (strcmp(kind, "count") == 0)
@@ -725,16 +730,11 @@ const kz_measure_column *kz_measure_set_find(const kz_measure_set *set, const ch
     return NULL;
 }
 
-static gboolean exec(sqlite3 *db, const char *sql, GError **error)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK || db_fail(db, error, sql);
-}
-
 static gboolean read_generations(sqlite3 *db, gint64 *generation, GError **error)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT entity, generation FROM data_generations", -1, &st, NULL) != SQLITE_OK)
-        return db_fail(db, error, "reading data generations");
+        return kz_sql_fail(db, error, "reading data generations");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int e = sqlite3_column_int(st, 0);
@@ -742,7 +742,7 @@ static gboolean read_generations(sqlite3 *db, gint64 *generation, GError **error
             generation[e] = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE || db_fail(db, error, "reading data generations");
+    return rc == SQLITE_DONE || kz_sql_fail(db, error, "reading data generations");
 }
 
 /* The roster for this rollup: the latest stored one when the accounts have
@@ -753,7 +753,7 @@ static kz_roster *current_roster(sqlite3 *db, gint64 generation, GError **error)
     gint64 id = 0;
     if (sqlite3_prepare_v2(db, "SELECT id FROM rosters WHERE generation = ?1 ORDER BY id DESC LIMIT 1", -1, &st,
                            NULL) != SQLITE_OK) {
-        db_fail(db, error, "reading rosters");
+        kz_sql_fail(db, error, "reading rosters");
         return NULL;
     }
     sqlite3_bind_int64(st, 1, generation);
@@ -761,6 +761,27 @@ static kz_roster *current_roster(sqlite3 *db, gint64 generation, GError **error)
         id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return id > 0 ? kz_roster_load(db, id, error) : roster_read(db, generation, error);
+}
+
+/* The levels of a stored categorical column (a JSON array of strings), or
+ * NULL when the text is not one. */
+static GPtrArray *read_levels(const char *json)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    if (json == NULL || !json_parser_load_from_data(p, json, -1, NULL) ||
+        !JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
+        return NULL;
+    JsonArray *a = json_node_get_array(json_parser_get_root(p));
+    GPtrArray *levels = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
+            g_ptr_array_unref(levels);
+            return NULL;
+        }
+        g_ptr_array_add(levels, g_strdup(json_node_get_string(e)));
+    }
+    return levels;
 }
 
 /* The stored column `name` when it was computed from the same roster,
@@ -773,7 +794,7 @@ static kz_measure_column *load_column(sqlite3 *db, const char *name, const kz_ro
                            "SELECT type, vals, levels FROM measure_columns WHERE name = ?1 AND roster = ?2 AND "
                            "definition = ?3 AND as_of_us = ?4 AND inputs = ?5",
                            -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, error, "reading measures");
+        kz_sql_fail(db, error, "reading measures");
         return NULL;
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -795,15 +816,12 @@ static kz_measure_column *load_column(sqlite3 *db, const char *name, const kz_ro
         } else if (type == KZ_COLUMN_CATEGORICAL && bytes == roster->n * sizeof(gint32)) {
             c->codes = g_new(gint32, MAX(roster->n, 1));
             get_codes(c->codes, blob, roster->n);
-            c->levels = g_ptr_array_new_with_free_func(g_free);
-            g_autoptr(JsonParser) p = json_parser_new();
-            const char *levels = (const char *)sqlite3_column_text(st, 2);
-            if (levels != NULL && json_parser_load_from_data(p, levels, -1, NULL) &&
-                JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p))) {
-                JsonArray *a = json_node_get_array(json_parser_get_root(p));
-                for (guint i = 0; i < json_array_get_length(a); i++)
-                    g_ptr_array_add(c->levels, g_strdup(json_array_get_string_element(a, i)));
-            }
+            c->levels = read_levels((const char *)sqlite3_column_text(st, 2));
+            for (guint i = 0; c->levels != NULL && i < roster->n; i++)
+                if (c->codes[i] < -1 || c->codes[i] >= (gint32)c->levels->len)
+                    g_clear_pointer(&c->levels, g_ptr_array_unref);
+            if (c->levels == NULL)
+                g_clear_pointer(&c, column_free); /* damaged: compute it again */
         } else {
             g_clear_pointer(&c, column_free); /* damaged: compute it again */
         }
@@ -823,7 +841,7 @@ static gboolean save_column(sqlite3 *db, const kz_measure_column *c, const kz_ro
                            "excluded.levels, definition = excluded.definition, as_of_us = excluded.as_of_us, inputs = "
                            "excluded.inputs, computed_us = excluded.computed_us",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(db, error, "storing measures");
+        return kz_sql_fail(db, error, "storing measures");
     gsize bytes = roster->n * (c->type == KZ_COLUMN_DOUBLE ? sizeof(double) : sizeof(gint32));
     void *blob = g_malloc(MAX(bytes, 1));
     g_autofree char *levels = NULL;
@@ -851,11 +869,12 @@ static gboolean save_column(sqlite3 *db, const kz_measure_column *c, const kz_ro
     sqlite3_bind_int64(st, 9, now_us);
     gboolean ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
-    return ok || db_fail(db, error, "storing measures");
+    return ok || kz_sql_fail(db, error, "storing measures");
 }
 
-/* Measures no longer configured, and rosters nothing refers to, go. */
-static gboolean prune(sqlite3 *db, const kz_config *cfg, GError **error)
+/* Measures no longer configured, and rosters nothing refers to, go; never
+ * `keep`, the roster of this rollup (a score run may refer to it next). */
+static gboolean prune(sqlite3 *db, const kz_config *cfg, gint64 keep, GError **error)
 {
     g_autoptr(GString) sql = g_string_new("DELETE FROM measure_columns WHERE name NOT IN (");
     for (guint i = 0; i < cfg->measures->len; i++) {
@@ -863,9 +882,12 @@ static gboolean prune(sqlite3 *db, const kz_config *cfg, GError **error)
         g_string_append(sql, q);
         sqlite3_free(q);
     }
-    g_string_append(sql, ");DELETE FROM rosters WHERE id NOT IN (SELECT roster FROM measure_columns) AND id NOT IN "
-                         "(SELECT roster FROM score_runs)");
-    return exec(db, sql->str, error);
+    g_string_append_printf(sql,
+                           ");DELETE FROM rosters WHERE id != %" G_GINT64_FORMAT
+                           " AND id NOT IN (SELECT roster FROM measure_columns) AND id NOT IN (SELECT roster FROM "
+                           "score_runs)",
+                           keep);
+    return kz_sql_exec(db, sql->str, error);
 }
 
 kz_measure_set *kz_measures_rollup(kz_store *store, const kz_config *cfg, gint64 as_of_us, gboolean store_it,
@@ -873,7 +895,7 @@ kz_measure_set *kz_measures_rollup(kz_store *store, const kz_config *cfg, gint64
 {
     sqlite3 *db = kz_store_db(store);
     gint64 now = g_get_real_time();
-    if (!exec(db, store_it ? "BEGIN IMMEDIATE" : "BEGIN", error))
+    if (!kz_sql_exec(db, store_it ? "BEGIN IMMEDIATE" : "BEGIN", error))
         return NULL;
     gint64 generation[KZ_ENTITY_SURVEY_ANSWER + 1] = {0};
     g_autoptr(kz_measure_set) set = g_new0(kz_measure_set, 1);
@@ -910,9 +932,9 @@ kz_measure_set *kz_measures_rollup(kz_store *store, const kz_config *cfg, gint64
         g_checksum_update(sum, (const guchar *)&inputs, sizeof inputs);
     }
     if (ok && store_it)
-        ok = prune(db, cfg, error);
-    if (!ok || !exec(db, "COMMIT", error)) {
-        exec(db, "ROLLBACK", NULL);
+        ok = prune(db, cfg, set->roster->id, error);
+    if (!ok || !kz_sql_exec(db, "COMMIT", error)) {
+        kz_sql_exec(db, "ROLLBACK", NULL);
         return NULL;
     }
     gsize dlen = 32;

@@ -188,6 +188,17 @@ static gboolean state_begin(kz_store *store, GError **error)
     g_mutex_lock(&store->lock);
     return TRUE;
 }
+gboolean kz_sql_fail(sqlite3 *db, GError **error, const char *what)
+{
+    g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: %s: %s", what, sqlite3_errmsg(db));
+    return FALSE;
+}
+
+gboolean kz_sql_exec(sqlite3 *db, const char *sql, GError **error)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK || kz_sql_fail(db, error, sql);
+}
+
 int kz_store_schema_latest(void)
 {
     return (int)G_N_ELEMENTS(migrations);

@@ -65,6 +65,12 @@ void kz_store_set_state_barrier(kz_store *store, gboolean (*barrier)(gpointer da
 gboolean kz_store_bulk_begin(kz_store *store);
 void kz_store_bulk_end(kz_store *store);
 
+/* For the core modules that own tables: sets `error` (KZ_ERROR_STORE,
+ * "store: WHAT: sqlite's message") and returns FALSE; and runs `sql`
+ * (statements without results), failing the same way. */
+gboolean kz_sql_fail(sqlite3 *db, GError **error, const char *what);
+gboolean kz_sql_exec(sqlite3 *db, const char *sql, GError **error);
+
 /* Runs PRAGMA integrity_check; TRUE when the answer is "ok". */
 gboolean kz_store_integrity_check(kz_store *store, GError **error);
 
