@@ -448,9 +448,14 @@ static void test_weighted_percentile_needs_calibration(void)
     /* nps 10, 20 are the 25th and 75th percentile of the two values */
     assert_scores(inst, &t, (double[]){(10 + 25) / 2.0, (20 + 75) / 2.0, 30}, NULL);
 
-    /* a calibration without a value for the measure learns nothing, and says so */
+    /* a book without a value for the measure (a survey nobody answered yet)
+     * does not stop scoring: the measure is missing for every account, so
+     * the others' weights are renormalized (logins 1, 2, 3 of 10) */
     fill(&t, 1, (double[]){NAN, NAN, NAN});
-    double labels[3] = {NAN, NAN, NAN};
+    calibrate(inst, &t);
+    assert_scores(inst, &t, (double[]){10, 20, 30}, NULL);
+    /* a fit with labels cannot learn from a measure without values: refused */
+    double labels[3] = {0, 1, 0};
     kz_train_result r;
     assert_fails_with(inst, train(inst, &t, labels, &r), "measure 'nps' has no value in the training set");
     g_assert_null(r.model);

@@ -70,6 +70,8 @@ typedef struct {
     const double **tile_x;
     double **tile_part;
     double *tile_scratch;
+    double *nan_tile; /* WT_TILE missing values: a percentile measure the book has no value of */
+    int calibrated;   /* a train() succeeded: a percentile measure without a reference is missing */
 } weighted;
 
 /* Makes `model` (taken, left empty) the one scored with, and derives the
@@ -157,6 +159,7 @@ static void weighted_destroy(void *self)
     free(s->tile_x);
     free(s->tile_part);
     free(s->tile_scratch);
+    free(s->nan_tile);
     s->host->free_mem(s);
 }
 
@@ -193,8 +196,11 @@ static int weighted_create(const kz_host *host, kz_ctx *ctx, void **self)
     s->tile_x = malloc(model.n * sizeof *s->tile_x);
     s->tile_part = malloc(model.n * sizeof *s->tile_part);
     s->tile_scratch = malloc(WT_TILE * (1 + 2 * (size_t)model.n) * sizeof *s->tile_scratch);
+    s->nan_tile = malloc(WT_TILE * sizeof *s->nan_tile);
+    for (uint32_t i = 0; s->nan_tile != NULL && i < WT_TILE; i++)
+        s->nan_tile[i] = NAN;
     set_model(s, &model);
-    if (s->tile_x == NULL || s->tile_part == NULL || s->tile_scratch == NULL) {
+    if (s->tile_x == NULL || s->tile_part == NULL || s->tile_scratch == NULL || s->nan_tile == NULL) {
         weighted_destroy(s);
         return KZ_ERR_NOMEM;
     }
@@ -278,6 +284,8 @@ static double band_value(const wt_measure *m, double x)
 /* Inline: the kernel calls it once per value of a percentile measure. */
 static inline double percentile_value(const wt_measure *m, double x)
 {
+    if (m->ref == NULL) /* no value in the book: missing for every account */
+        return NAN;
     const double p = wt_percentile(m->ref, x);
     return m->desc ? 1 - p : p;
 }
@@ -340,6 +348,13 @@ static void score_tile(const weighted *s, const double *const *x, double *const 
         score[i] = points[i] > 0 ? score[i] : NAN;
 }
 
+/* A percentile measure of which the calibration found no value: missing
+ * for every account until one comes. */
+static inline int unreferenced(const wt_measure *m)
+{
+    return m->norm == WT_PERCENTILE && m->ref == NULL;
+}
+
 /* Scores a batch tile by tile. A batch of at least WT_TILE accounts is
  * cut into whole tiles, the last one overlapping the one before it: the
  * accounts in both are scored twice, to the same bits, since a score
@@ -355,7 +370,7 @@ static void score_tiles(weighted *s, const kz_score_batch *b)
                 i0 = n - WT_TILE;
             for (uint32_t k = 0; k < model->n; k++) {
                 const uint32_t c = s->column_of[k];
-                s->tile_x[k] = b->columns[c]->values + i0;
+                s->tile_x[k] = unreferenced(&model->m[k]) ? s->nan_tile : b->columns[c]->values + i0;
                 s->tile_part[k] =
                     b->contributions != NULL ? b->contributions + (size_t)c * n + i0 : s->tile_scratch + WT_TILE;
             }
@@ -367,7 +382,10 @@ static void score_tiles(weighted *s, const kz_score_batch *b)
     double *in = s->tile_scratch + WT_TILE * (1 + (size_t)model->n); /* after the scores and the parts */
     for (uint32_t k = 0; k < model->n; k++) {
         double *xk = in + (size_t)k * WT_TILE;
-        memcpy(xk, b->columns[s->column_of[k]]->values, n * sizeof *xk);
+        if (unreferenced(&model->m[k]))
+            memcpy(xk, s->nan_tile, n * sizeof *xk);
+        else
+            memcpy(xk, b->columns[s->column_of[k]]->values, n * sizeof *xk);
         for (uint32_t i = n; i < WT_TILE; i++)
             xk[i] = NAN;
         s->tile_x[k] = xk;
@@ -386,7 +404,7 @@ static int weighted_score(void *self, kz_score_batch *batch)
     if (rc != KZ_OK)
         return rc;
     for (uint32_t k = 0; k < s->model.n; k++)
-        if (s->model.m[k].norm == WT_PERCENTILE && s->model.m[k].ref == NULL) {
+        if (s->model.m[k].norm == WT_PERCENTILE && s->model.m[k].ref == NULL && !s->calibrated) {
             s->host->set_error(s->ctx,
                                "measure '%s' is percentile-normalized and the scorer needs calibration (train() on "
                                "the book of business) before it can score",
@@ -589,6 +607,14 @@ static int weighted_train(void *self, const kz_train_set *set, kz_train_result *
             continue;
         wt_reference *ref = NULL;
         rc = wt_reference_learn(set->columns[s->column_of[k]]->values, set->n_accounts, &ref);
+        if (rc == KZ_ERR_NOT_FOUND && n_fit == 0) { /* a calibration: missing everywhere, not a failure */
+            s->host->log(s->ctx, KZ_LOG_WARNING,
+                         "measure '%s' has no value in the book: it counts as missing until it has one", m->name);
+            wt_reference_free(m->ref);
+            m->ref = NULL;
+            rc = KZ_OK;
+            continue;
+        }
         if (rc == KZ_ERR_NOT_FOUND) {
             s->host->set_error(s->ctx, "measure '%s' has no value in the training set to learn its percentiles from",
                                m->name);
@@ -604,8 +630,10 @@ static int weighted_train(void *self, const kz_train_set *set, kz_train_result *
         rc = propose_weights(s, &next, set, n_fit, total, result);
     if (rc == KZ_OK)
         rc = report(s, &next, result);
-    if (rc == KZ_OK)
+    if (rc == KZ_OK) {
         set_model(s, &next);
+        s->calibrated = 1;
+    }
     wt_model_clear(&next);
     return rc;
 }
