@@ -32,6 +32,10 @@ static gboolean parse_as_of(const char *text, gint64 *as_of)
         return FALSE;
     }
     *as_of = kz_measures_default_as_of(t) - KZ_DAY_US;
+    if (*as_of > kz_measures_default_as_of(kz_host_now())) {
+        fprintf(stderr, "kizuna: --as-of '%s' is after today: measures cannot see the future\n", text);
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -91,13 +95,13 @@ static void session_clear(session *s)
     kz_config_free(s->cfg);
 }
 
-static gboolean session_open(session *s, gint64 as_of, gboolean store_it, gboolean with_health)
+static gboolean session_open(session *s, gint64 as_of, gboolean store_it, gboolean with_health, gboolean refit)
 {
     if (!kz_cli_load_stack(&s->cfg, &s->reg, &s->store))
         return FALSE;
     g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
     if (with_health)
-        s->health = kz_health_new(s->cfg, s->reg, s->store, errors);
+        s->health = kz_health_new(s->cfg, s->reg, s->store, refit, errors);
     else
         kz_measures_check(s->cfg, errors);
     for (guint i = 0; i < errors->len; i++)
@@ -179,7 +183,7 @@ int kz_cmd_measures(int argc, char **argv)
     if (!parse_as_of(as_of_text, &as_of))
         return KZ_EXIT_USAGE;
     session s = {0};
-    gboolean ok = session_open(&s, as_of, TRUE, FALSE);
+    gboolean ok = session_open(&s, as_of, TRUE, FALSE, FALSE);
     if (!ok) {
         session_clear(&s);
         return KZ_EXIT_FAILED;
@@ -308,7 +312,7 @@ static double mean_of(const double *v, guint n, guint *present)
 static double *labels_for(const session *s, const char *label)
 {
     g_autoptr(GError) err = NULL;
-    double *labels = kz_health_labels(s->cfg->store_path, label, s->set->roster, &err);
+    double *labels = kz_health_labels(s->cfg->store_path, label, s->set->roster, s->set->as_of_us, &err);
     if (labels == NULL)
         fprintf(stderr, "kizuna: label '%s': %s\n", label, err->message);
     return labels;
@@ -341,7 +345,7 @@ int kz_cmd_score(int argc, char **argv)
     g_autoptr(kz_health_scores) scores = NULL;
     gint64 run = 0;
     gboolean stored = FALSE;
-    if (!session_open(&s, as_of, TRUE, TRUE))
+    if (!session_open(&s, as_of, TRUE, TRUE, refit))
         goto out;
     if (s.cfg->health->label != NULL && (labels = labels_for(&s, s.cfg->health->label)) == NULL)
         goto out;
@@ -517,7 +521,7 @@ int kz_cmd_backtest(int argc, char **argv)
     g_autoptr(kz_health_scores) scores = NULL;
     g_autoptr(kz_health_scores) after = NULL;
     gboolean today = as_of == kz_measures_default_as_of(kz_host_now());
-    if (!session_open(&s, as_of, today, TRUE))
+    if (!session_open(&s, as_of, today, TRUE, FALSE))
         goto out;
     const char *label = label_text != NULL ? label_text : s.cfg->health->label;
     if (label == NULL) {

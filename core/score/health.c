@@ -8,7 +8,9 @@
 
 #include "../errors.h"
 #include "../expr/expr_sql.h"
+#include "../params.h"
 #include "../stack.h"
+#include "../values.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -22,6 +24,9 @@ typedef struct {
     const kz_config_use *use;
     kz_instance *inst;
     const kz_scorer_vtable *vt;
+    guint8 setup[32];  /* digest of its plugin, version and resolved parameters */
+    GChecksum *fitted; /* what its fits this run returned, kept or not (NULL: none) */
+    gboolean warned;   /* about a score out of its range, once */
 } scorer_ref;
 
 struct kz_health {
@@ -69,8 +74,12 @@ void kz_health_free(kz_health *h)
 {
     if (h == NULL)
         return;
-    for (guint i = 0; i < h->scorers->len; i++)
-        kz_instance_destroy(g_array_index(h->scorers, scorer_ref, i).inst);
+    for (guint i = 0; i < h->scorers->len; i++) {
+        scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
+        kz_instance_destroy(s->inst);
+        if (s->fitted != NULL)
+            g_checksum_free(s->fitted);
+    }
     g_array_unref(h->scorers);
     g_free(h->columns);
     g_free(h->column_ptrs);
@@ -78,7 +87,38 @@ void kz_health_free(kz_health *h)
     g_free(h);
 }
 
-kz_health *kz_health_new(const kz_config *cfg, const kz_registry *reg, kz_store *store, GPtrArray *errors)
+static int g_strcmp0_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What a scorer's scores follow from besides its model: its plugin and
+ * version and its parameters as resolved (an env= parameter by its value). */
+static gboolean setup_digest(const kz_config *cfg, const kz_registry *reg, const kz_config_instance *ci, guint8 *out,
+                             GPtrArray *errors)
+{
+    const kz_component_info *comp = NULL;
+    g_autoptr(GHashTable) params = kz_config_instance_params(cfg, ci, reg, &comp, errors);
+    if (params == NULL)
+        return FALSE;
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree char *head = g_strdup_printf("%s/%s/%s", comp->plugin->id, comp->plugin->version, comp->name);
+    g_checksum_update(sum, (const guchar *)head, (gssize)strlen(head) + 1);
+    g_autofree gpointer *names = g_hash_table_get_keys_as_array(params, NULL);
+    guint n = g_hash_table_size(params);
+    qsort(names, n, sizeof *names, g_strcmp0_ptr);
+    for (guint i = 0; i < n; i++) {
+        const kz_param_value *v = g_hash_table_lookup(params, names[i]);
+        g_checksum_update(sum, (const guchar *)names[i], (gssize)strlen(names[i]) + 1);
+        g_checksum_update(sum, (const guchar *)v->text, (gssize)strlen(v->text) + 1);
+    }
+    gsize len = 32;
+    g_checksum_get_digest(sum, out, &len);
+    return TRUE;
+}
+
+kz_health *kz_health_new(const kz_config *cfg, const kz_registry *reg, kz_store *store, gboolean refit,
+                         GPtrArray *errors)
 {
     if (cfg->health == NULL) {
         g_ptr_array_add(errors, g_strdup_printf("%s: the stack config has no health model (<health>)", cfg->path));
@@ -92,10 +132,21 @@ kz_health *kz_health_new(const kz_config *cfg, const kz_registry *reg, kz_store 
     h->scorers = g_array_new(FALSE, TRUE, sizeof(scorer_ref));
     for (guint i = 0; i < cfg->health->uses->len; i++) {
         const kz_config_use *u = cfg->health->uses->pdata[i];
-        kz_instance *inst = kz_stack_create_instance(cfg, reg, kz_config_find_instance(cfg, u->scorer), store, errors);
-        if (inst == NULL)
+        const kz_config_instance *ci = kz_config_find_instance(cfg, u->scorer);
+        scorer_ref s = {u, NULL, NULL, {0}, NULL, FALSE};
+        if (!setup_digest(cfg, reg, ci, s.setup, errors))
             return NULL;
-        scorer_ref s = {u, inst, &kz_instance_component(inst)->vt.scorer};
+        guint before = errors->len;
+        s.inst = kz_stack_create_instance(cfg, reg, ci, store, errors);
+        if (s.inst == NULL && refit && u->fit && store != NULL) {
+            /* a kept model the plugin cannot read is what --refit replaces */
+            g_ptr_array_set_size(errors, before);
+            if (kz_store_state_delete(store, ci->name, "model", NULL) >= KZ_OK)
+                s.inst = kz_stack_create_instance(cfg, reg, ci, store, errors);
+        }
+        if (s.inst == NULL)
+            return NULL;
+        s.vt = &kz_instance_component(s.inst)->vt.scorer;
         g_array_append_val(h->scorers, s);
     }
     return g_steal_pointer(&h);
@@ -145,7 +196,8 @@ const char *kz_health_grade_name(const kz_config *cfg, guint8 g)
 
 /* ---- labels ------------------------------------------------------------ */
 
-double *kz_health_labels(const char *store_path, const char *label, const kz_roster *roster, GError **error)
+double *kz_health_labels(const char *store_path, const char *label, const kz_roster *roster, gint64 as_of_us,
+                         GError **error)
 {
     g_autoptr(kz_expr) expr = kz_expr_parse(label, error);
     if (expr == NULL)
@@ -174,6 +226,20 @@ double *kz_health_labels(const char *store_path, const char *label, const kz_ros
         }
         sqlite3_finalize(st);
     }
+    st = labels != NULL
+             ? kz_expr_sql_prepare(db, "SELECT a.id FROM accounts AS a WHERE a.contract_start_us >= ?1", NULL, error)
+             : NULL;
+    if (st != NULL) { /* not a customer yet at the as-of */
+        sqlite3_bind_int64(st, 1, as_of_us);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            gint64 at = kz_roster_find(roster, (const char *)sqlite3_column_text(st, 0));
+            if (at >= 0)
+                labels[at] = NAN;
+        }
+        sqlite3_finalize(st);
+    } else {
+        g_clear_pointer(&labels, g_free);
+    }
     sqlite3_close(db);
     return labels;
 }
@@ -198,7 +264,7 @@ static void free_train_result(kz_train_result *r)
 }
 
 /* Trains scorer `s` on the whole set with `labels` (NULL: a calibration). */
-static gboolean train(kz_health *h, const scorer_ref *s, const kz_measure_set *set, const double *labels, gboolean keep,
+static gboolean train(kz_health *h, scorer_ref *s, const kz_measure_set *set, const double *labels, gboolean keep,
                       GPtrArray *fits, GError **error)
 {
     guint n = set->roster->n;
@@ -215,6 +281,11 @@ static gboolean train(kz_health *h, const scorer_ref *s, const kz_measure_set *s
     if (rc != KZ_OK) {
         free_train_result(&r);
         return kz_instance_fail(s->inst, rc, labels ? "fitting to the label" : "calibrating", error);
+    }
+    if (labels != NULL && r.model != NULL) { /* scores follow this model from now on, kept or not */
+        if (s->fitted == NULL)
+            s->fitted = g_checksum_new(G_CHECKSUM_SHA256);
+        g_checksum_update(s->fitted, r.model, (gssize)r.model_len);
     }
     if (labels != NULL) {
         kz_fit_report *f = g_new0(kz_fit_report, 1);
@@ -283,7 +354,7 @@ static gboolean prepare_columns(kz_health *h, const kz_measure_set *set, GError 
         layout_ptrs[c] = &layout[c];
     }
     for (guint i = 0; i < h->scorers->len; i++) {
-        const scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
+        scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
         kz_instance_begin_call(s->inst);
         int rc = s->vt->prepare(kz_instance_self(s->inst), nc, layout_ptrs);
         if (rc != KZ_OK)
@@ -298,7 +369,7 @@ gboolean kz_health_prepare(kz_health *h, const kz_measure_set *set, const double
     if (!prepare_columns(h, set, error))
         return FALSE;
     for (guint i = 0; i < h->scorers->len; i++) {
-        const scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
+        scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
         if (s->vt->train == NULL)
             continue;
         if (!train(h, s, set, NULL, FALSE, NULL, error))
@@ -321,7 +392,7 @@ gboolean kz_health_fit_all(kz_health *h, const kz_measure_set *set, const double
                            GPtrArray *fits, GError **error)
 {
     for (guint i = 0; i < h->scorers->len; i++) {
-        const scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
+        scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
         if (s->vt->train != NULL && !train(h, s, set, labels, keep, fits, error))
             return FALSE;
     }
@@ -341,19 +412,18 @@ static guint8 grade_of(const kz_config_health *hc, double score)
 }
 
 /* Scores the whole set with scorer `s` into `o`, BATCH accounts a call. */
-static gboolean score_one(kz_health *h, const scorer_ref *s, guint n, gboolean explain, kz_scorer_scores *o,
-                          GError **error)
+static gboolean score_one(kz_health *h, const scorer_ref *s, const kz_roster *roster, gboolean explain,
+                          kz_scorer_scores *o, GError **error)
 {
+    guint n = roster->n;
     guint nc = h->n_columns;
     g_autofree kz_column *cols = g_new0(kz_column, MAX(nc, 1));
     g_autofree const kz_column **ptrs = g_new0(const kz_column *, MAX(nc, 1));
     g_autofree double *scratch = explain ? g_new(double, (gsize)MAX(nc, 1) * BATCH) : NULL;
     for (guint c = 0; c < nc; c++)
         ptrs[c] = &cols[c];
-    for (guint off = 0; off < n || (off == 0 && n == 0); off += BATCH) {
+    for (guint off = 0; off < n; off += BATCH) {
         guint len = MIN(BATCH, n - off);
-        if (len == 0)
-            break;
         for (guint c = 0; c < nc; c++) {
             cols[c] = h->columns[c];
             cols[c].values = cols[c].values != NULL ? cols[c].values + off : NULL;
@@ -362,7 +432,7 @@ static gboolean score_one(kz_health *h, const scorer_ref *s, guint n, gboolean e
         kz_score_batch b = {.size = sizeof b,
                             .n_accounts = len,
                             .n_columns = nc,
-                            .account_ids = NULL,
+                            .account_ids = roster->ids + off,
                             .columns = ptrs,
                             .scores = o->scores + off,
                             .contributions = scratch,
@@ -389,14 +459,17 @@ static void model_digest(kz_health *h, const kz_measure_set *set, guint8 *out)
         g_checksum_update(sum, (const guchar *)&gr->below, sizeof gr->below);
     }
     for (guint i = 0; i < h->scorers->len; i++) {
-        const scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
+        scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
         const kz_config_instance *ci = kz_config_find_instance(h->cfg, s->use->scorer);
-        g_autofree char *head = g_strdup_printf("%s/%s/%.17g", ci->name, ci->component, s->use->weight);
+        g_autofree char *head = g_strdup_printf("%s/%.17g", ci->name, s->use->weight);
         g_checksum_update(sum, (const guchar *)head, (gssize)strlen(head) + 1);
-        for (guint p = 0; p < ci->params->len; p++) {
-            const kz_config_param *cp = ci->params->pdata[p];
-            g_autofree char *line = g_strdup_printf("%s=%s", cp->name, cp->text ? cp->text : cp->env);
-            g_checksum_update(sum, (const guchar *)line, (gssize)strlen(line) + 1);
+        g_checksum_update(sum, s->setup, sizeof s->setup);
+        if (s->fitted != NULL) { /* fitted in this run: kept or not, its scores follow it */
+            guint8 fitted[32];
+            gsize flen = 32;
+            g_autoptr(GChecksum) copy = g_checksum_copy(s->fitted);
+            g_checksum_get_digest(copy, fitted, &flen);
+            g_checksum_update(sum, fitted, sizeof fitted);
         }
         g_autofree char *model = NULL;
         gsize len = 0;
@@ -420,7 +493,7 @@ kz_health_scores *kz_health_score(kz_health *h, const kz_measure_set *set, gbool
     g_autofree double *weight_sum = g_new0(double, MAX(n, 1));
     memset(out->health, 0, sizeof(double) * MAX(n, 1));
     for (guint i = 0; i < h->scorers->len; i++) {
-        const scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
+        scorer_ref *s = &g_array_index(h->scorers, scorer_ref, i);
         kz_scorer_scores *o = g_new0(kz_scorer_scores, 1);
         g_ptr_array_add(out->scorers, o);
         o->scorer = g_strdup(kz_instance_name(s->inst));
@@ -435,14 +508,20 @@ kz_health_scores *kz_health_score(kz_health *h, const kz_measure_set *set, gbool
             for (guint c = 0; c < nc; c++)
                 o->contributions[c] = g_new(double, MAX(n, 1));
         }
-        if (!score_one(h, s, n, explain, o, error))
+        if (!score_one(h, s, set->roster, explain, o, error))
             return NULL;
         gboolean prob = o->output == KZ_SCORE_PROBABILITY;
         for (guint a = 0; a < n; a++) {
             double v = o->scores[a];
             double hv = prob ? 100.0 * (1.0 - v) : v;
-            if (!(hv >= 0 && hv <= 100)) /* NaN, or a scorer out of its range */
+            if (!isnan(hv) && !(hv >= 0 && hv <= 100)) { /* a scorer out of its range: unscored, and said */
+                if (!s->warned)
+                    g_warning("scorer '%s' gave account '%s' the score %g, outside its range: the account counts "
+                              "as unscored by it",
+                              o->scorer, set->roster->ids[a], v);
+                s->warned = TRUE;
                 hv = NAN;
+            }
             o->health[a] = hv;
             o->grades[a] = grade_of(hc, hv);
             if (!isnan(hv)) {
@@ -460,17 +539,6 @@ kz_health_scores *kz_health_score(kz_health *h, const kz_measure_set *set, gbool
 }
 
 /* ---- the score history ------------------------------------------------- */
-
-static gboolean db_fail(sqlite3 *db, GError **error, const char *what)
-{
-    g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: %s: %s", what, sqlite3_errmsg(db));
-    return FALSE;
-}
-
-static gboolean exec(sqlite3 *db, const char *sql, GError **error)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK || db_fail(db, error, sql);
-}
 
 /* Binds n doubles as a little-endian BLOB: without a copy on a
  * little-endian machine. */
@@ -498,39 +566,28 @@ static gboolean put_column(sqlite3 *db, sqlite3_stmt *st, gint64 run, const char
     gboolean ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return ok || db_fail(db, error, "storing scores");
+    return ok || kz_sql_fail(db, error, "storing scores");
 }
 
-static gboolean latest_run(sqlite3 *db, const guint8 *digest, gint64 as_of, gint64 *run_id, GError **error)
+/* A run with the same digest and as-of, if there is one: its scores are
+ * these. *run_id 0 when there is none. */
+static gboolean same_run(sqlite3 *db, const guint8 *digest, gint64 as_of, gint64 *run_id, GError **error)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT id, digest, as_of_us FROM score_runs ORDER BY id DESC LIMIT 1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return db_fail(db, error, "reading score runs");
-    *run_id = 0;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32 &&
-        memcmp(sqlite3_column_blob(st, 1), digest, 32) == 0 && sqlite3_column_int64(st, 2) == as_of)
-        *run_id = sqlite3_column_int64(st, 0);
+    if (sqlite3_prepare_v2(db, "SELECT id FROM score_runs WHERE digest = ?1 AND as_of_us = ?2 ORDER BY id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "reading score runs");
+    sqlite3_bind_blob(st, 1, digest, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, as_of);
+    int rc = sqlite3_step(st);
+    *run_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    return TRUE;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE || kz_sql_fail(db, error, "reading score runs");
 }
 
-gboolean kz_health_save(kz_health *h, const kz_measure_set *set, const kz_health_scores *scores, gint64 *run_id,
-                        gboolean *stored, GError **error)
+static gboolean insert_run(sqlite3 *db, const kz_config_health *hc, const kz_measure_set *set,
+                           const kz_health_scores *scores, gint64 *run_id, GError **error)
 {
-    sqlite3 *db = kz_store_db(h->store);
-    const kz_config_health *hc = h->cfg->health;
-    *stored = FALSE;
-    if (set->roster->id == 0) {
-        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "scores of measures that were not stored cannot be kept");
-        return FALSE;
-    }
-    if (!exec(db, "BEGIN IMMEDIATE", error))
-        return FALSE;
-    gboolean ok = latest_run(db, scores->digest, set->as_of_us, run_id, error);
-    if (ok && *run_id > 0) /* the same measures and model: the same scores */
-        return exec(db, "COMMIT", error);
-
     g_autoptr(GString) grades = g_string_new("[");
     for (guint g = 0; g < hc->grades->len; g++) {
         char *q = sqlite3_mprintf("%s\"%w\"", g ? "," : "", ((kz_config_grade *)hc->grades->pdata[g])->name);
@@ -539,60 +596,105 @@ gboolean kz_health_save(kz_health *h, const kz_measure_set *set, const kz_health
     }
     g_string_append_c(grades, ']');
     sqlite3_stmt *st = NULL;
-    ok = ok && sqlite3_prepare_v2(db,
-                                  "INSERT INTO score_runs (time_us, as_of_us, roster, digest, grades) VALUES (?1, ?2, "
-                                  "?3, ?4, ?5)",
-                                  -1, &st, NULL) == SQLITE_OK;
-    if (ok) {
-        sqlite3_bind_int64(st, 1, kz_host_now());
-        sqlite3_bind_int64(st, 2, set->as_of_us);
-        sqlite3_bind_int64(st, 3, set->roster->id);
-        sqlite3_bind_blob(st, 4, scores->digest, 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, grades->str, -1, SQLITE_STATIC);
-        ok = sqlite3_step(st) == SQLITE_DONE;
-        *run_id = sqlite3_last_insert_rowid(db);
-    }
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO score_runs (time_us, as_of_us, roster, digest, grades) VALUES (?1, ?2, ?3, "
+                           "?4, ?5)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "storing a score run");
+    sqlite3_bind_int64(st, 1, kz_host_now());
+    sqlite3_bind_int64(st, 2, set->as_of_us);
+    sqlite3_bind_int64(st, 3, set->roster->id);
+    sqlite3_bind_blob(st, 4, scores->digest, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, grades->str, -1, SQLITE_STATIC);
+    gboolean ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
-    st = NULL;
-    if (!ok) {
-        db_fail(db, error, "storing a score run");
-    } else if (sqlite3_prepare_v2(db, "INSERT INTO score_columns (run, scorer, what, vals) VALUES (?1, ?2, ?3, ?4)", -1,
-                                  &st, NULL) != SQLITE_OK) {
-        ok = db_fail(db, error, "storing scores");
-    }
+    *run_id = sqlite3_last_insert_rowid(db);
+    return ok || kz_sql_fail(db, error, "storing a score run");
+}
+
+static gboolean insert_columns(sqlite3 *db, const kz_measure_set *set, const kz_health_scores *scores, gint64 run,
+                               GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "INSERT INTO score_columns (run, scorer, what, vals) VALUES (?1, ?2, ?3, ?4)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "storing scores");
     guint n = scores->n;
-    ok = ok && put_column(db, st, *run_id, "", "score", scores->health, NULL, n, error) &&
-         put_column(db, st, *run_id, "", "grade", NULL, scores->grades, n, error);
+    gboolean ok = put_column(db, st, run, "", "score", scores->health, NULL, n, error) &&
+                  put_column(db, st, run, "", "grade", NULL, scores->grades, n, error);
     for (guint i = 0; ok && i < scores->scorers->len; i++) {
         const kz_scorer_scores *o = scores->scorers->pdata[i];
-        ok = put_column(db, st, *run_id, o->scorer, "score", o->scores, NULL, n, error) &&
-             put_column(db, st, *run_id, o->scorer, "grade", NULL, o->grades, n, error);
+        ok = put_column(db, st, run, o->scorer, "score", o->scores, NULL, n, error) &&
+             put_column(db, st, run, o->scorer, "grade", NULL, o->grades, n, error);
         if (ok && o->baseline != NULL)
-            ok = put_column(db, st, *run_id, o->scorer, "baseline", o->baseline, NULL, n, error);
+            ok = put_column(db, st, run, o->scorer, "baseline", o->baseline, NULL, n, error);
         for (guint c = 0; ok && o->contributions != NULL && c < scores->n_columns; c++) {
             g_autofree char *what = g_strdup_printf("c:%s", ((kz_measure_column *)set->columns->pdata[c])->name);
-            ok = put_column(db, st, *run_id, o->scorer, what, o->contributions[c], NULL, n, error);
+            ok = put_column(db, st, run, o->scorer, what, o->contributions[c], NULL, n, error);
         }
     }
     sqlite3_finalize(st);
-    if (ok) { /* the history window: runs as of before it go, never the latest */
-        st = NULL;
-        ok = sqlite3_prepare_v2(db, "DELETE FROM score_runs WHERE as_of_us < ?1 AND id != ?2", -1, &st, NULL) ==
-             SQLITE_OK;
-        if (ok) {
-            sqlite3_bind_int64(st, 1, set->as_of_us - hc->history_us);
-            sqlite3_bind_int64(st, 2, *run_id);
-            ok = sqlite3_step(st) == SQLITE_DONE;
-        }
-        sqlite3_finalize(st);
-        ok = (ok && exec(db, "DELETE FROM score_columns WHERE run NOT IN (SELECT id FROM score_runs)", error)) ||
-             db_fail(db, error, "dropping old score runs");
+    return ok;
+}
+
+/* The history window: runs as of more than `history_us` before the newest
+ * as-of go (a back-dated run never pushes the newer ones out), and their
+ * columns with them. */
+static gboolean prune_runs(sqlite3 *db, gint64 history_us, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "DELETE FROM score_runs WHERE as_of_us < (SELECT MAX(as_of_us) FROM score_runs) - ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "dropping old score runs");
+    sqlite3_bind_int64(st, 1, history_us);
+    gboolean ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return (ok || kz_sql_fail(db, error, "dropping old score runs")) &&
+           kz_sql_exec(db, "DELETE FROM score_columns WHERE run NOT IN (SELECT id FROM score_runs)", error);
+}
+
+/* FALSE (error set) when the history window dropped run `run` at once:
+ * a run as of before the window of the newest is not kept. */
+static gboolean run_kept(sqlite3 *db, gint64 run, gint64 as_of, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM score_runs WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "reading score runs");
+    sqlite3_bind_int64(st, 1, run);
+    gboolean kept = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!kept) {
+        g_autofree char *day = kz_time_format(as_of);
+        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID,
+                    "a run as of %.10s is older than the history the health model keeps (history= before the "
+                    "newest run): not stored",
+                    day);
     }
-    if (!ok || !exec(db, "COMMIT", error)) {
-        exec(db, "ROLLBACK", NULL);
+    return kept;
+}
+
+gboolean kz_health_save(kz_health *h, const kz_measure_set *set, const kz_health_scores *scores, gint64 *run_id,
+                        gboolean *stored, GError **error)
+{
+    sqlite3 *db = kz_store_db(h->store);
+    *stored = FALSE;
+    if (set->roster->id == 0) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "scores of measures that were not stored cannot be kept");
         return FALSE;
     }
-    *stored = TRUE;
+    if (!kz_sql_exec(db, "BEGIN IMMEDIATE", error))
+        return FALSE;
+    gboolean ok = same_run(db, scores->digest, set->as_of_us, run_id, error);
+    gboolean insert = ok && *run_id == 0; /* else the same measures and model: the same scores, kept already */
+    if (insert)
+        ok = insert_run(db, h->cfg->health, set, scores, run_id, error) &&
+             insert_columns(db, set, scores, *run_id, error) && prune_runs(db, h->cfg->health->history_us, error) &&
+             run_kept(db, *run_id, set->as_of_us, error);
+    if (!ok || !kz_sql_exec(db, "COMMIT", error)) {
+        kz_sql_exec(db, "ROLLBACK", NULL);
+        return FALSE;
+    }
+    *stored = insert;
     return TRUE;
 }
 
@@ -685,9 +787,10 @@ static double combined_score(sqlite3 *db, gint64 run, gint64 at)
 kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_us, GError **error)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT id, as_of_us, time_us, roster, grades FROM score_runs ORDER BY id DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, error, "reading score runs");
+    if (sqlite3_prepare_v2(
+            db, "SELECT id, as_of_us, time_us, roster, grades FROM score_runs ORDER BY as_of_us DESC, id DESC LIMIT 1",
+            -1, &st, NULL) != SQLITE_OK) {
+        kz_sql_fail(db, error, "reading score runs");
         return NULL;
     }
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -717,7 +820,7 @@ kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_u
     account_scorer(a->scorers, ""); /* the combined score comes first */
     if (sqlite3_prepare_v2(db, "SELECT id, scorer, what FROM score_columns WHERE run = ?1 ORDER BY id", -1, &st,
                            NULL) != SQLITE_OK) {
-        db_fail(db, error, "reading scores");
+        kz_sql_fail(db, error, "reading scores");
         return NULL;
     }
     sqlite3_bind_int64(st, 1, a->run);

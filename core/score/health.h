@@ -65,14 +65,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_health_scores, kz_health_scores_free)
 typedef struct kz_health kz_health;
 
 /* Creates the scorer instances of the health model (with `store` for
- * their state). NULL after appending one line per problem. */
-kz_health *kz_health_new(const kz_config *cfg, const kz_registry *reg, kz_store *store, GPtrArray *errors);
+ * their state). With `refit`, a scorer with fit="true" whose kept model
+ * it cannot load starts without it (the model is dropped: it is about to
+ * be fitted again). NULL after appending one line per problem. */
+kz_health *kz_health_new(const kz_config *cfg, const kz_registry *reg, kz_store *store, gboolean refit,
+                         GPtrArray *errors);
 void kz_health_free(kz_health *h);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_health, kz_health_free)
 
 /* Labels of every account of `roster` for expression `label` (1 where it
- * holds, else 0), evaluated read-only on the store at `store_path`. */
-double *kz_health_labels(const char *store_path, const char *label, const kz_roster *roster, GError **error);
+ * holds, else 0), evaluated read-only on the store at `store_path`. An
+ * account whose contract starts at or after `as_of_us` was no customer
+ * yet: its label is unknown (NaN). */
+double *kz_health_labels(const char *store_path, const char *label, const kz_roster *roster, gint64 as_of_us,
+                         GError **error);
 
 /* What a fit learned, for people. */
 typedef struct kz_fit_report {
@@ -95,10 +101,11 @@ typedef struct kz_fit_term {
 void kz_fit_report_free(kz_fit_report *r);
 
 /* Prepares every scorer for `set` and calibrates the learning ones. Then
- * the scorers with fit="true" that have no kept model (all that learn,
- * with `refit`) are fitted to `labels` (NULL: no label; they fail) and
- * their models kept when `keep`. Appends a kz_fit_report per fit to
- * `fits` (may be NULL). */
+ * the scorers with fit="true" that have no kept model (all of them, with
+ * `refit`) are fitted to `labels` (NULL: no label; they fail) and their
+ * models kept when `keep`. A fit that is refused fails the call; the
+ * scorer keeps its old model. Appends a kz_fit_report per fit to `fits`
+ * (may be NULL). */
 gboolean kz_health_prepare(kz_health *h, const kz_measure_set *set, const double *labels, gboolean refit, gboolean keep,
                            GPtrArray *fits, GError **error);
 
@@ -141,7 +148,8 @@ typedef struct kz_account_health {
 void kz_account_health_free(kz_account_health *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_account_health, kz_account_health_free)
 
-/* Reads account `id` from the latest score run on `db`, and its trend: the
+/* Reads account `id` from the latest score run (the newest as-of, then the
+ * last stored) on `db`, and its trend: the
  * change of its combined score since the latest run as of at least
  * `trend_us` before. NULL without an error when there is no run or the
  * account is not in it. */

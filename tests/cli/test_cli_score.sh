@@ -16,6 +16,7 @@
 #    one's; rank-deficient and separable fits are refused with the reason.
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed"
+command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
 SHARED="${KZ_SHARED_DATA:-$KZ_SOURCE_DIR/../shared/data}"
 kz() { "$KIZUNA" --config "$WORK/$1.xml" "${@:2}"; }
 # close A B TOL: |A - B| <= TOL
@@ -198,6 +199,8 @@ check note gold "" silver
 # measures that read events, and only those
 run 0 kz co measures --json
 equals "$(jq '[.measures[] | select(.computed)] | length' "$WORK/out")" "0" "second rollup computes nothing"
+run 0 kz co measures --csv # read back from the store: the same values, categories included
+tr -d '\r' <"$WORK/out" | cmp -s - "$WORK/m.csv" || fail "measures read back differ from those computed"
 echo "2026-02-28T08:00:00Z,C,u7,login,4" >>"$WORK/events.csv"
 run 0 kz co sync
 run 0 kz co measures --json
@@ -206,7 +209,8 @@ equals "$(jq -c '[.measures[] | select(.computed) | .name]' "$WORK/out")" \
 run 0 kz co measures --csv
 tr -d '\r' <"$WORK/out" >"$WORK/m.csv"
 check events 5 1 1
-# another day: every windowed measure moves on (days_to_renewal too)
+# another day: the as-of is part of every column's key, so every measure is
+# rolled up again (the windows and days_to_renewal move; fields are re-read)
 KIZUNA_NOW=2026-03-01T09:00:00Z run 0 kz co measures --json
 equals "$(jq '[.measures[] | select(.computed)] | length' "$WORK/out")" "20" "a new day recomputes"
 
@@ -232,6 +236,23 @@ close "$sum" 50 1e-9 || fail "B's contributions add up to $sum"
 # a second score over the same measures and model keeps no second run
 run 0 kz co score --json
 equals "$(jq -c '[.stored, .run]' "$WORK/out")" "[false,$run1]" "second score run"
+# ... also after a back-dated run in between
+run 0 kz co score --as-of 2026-02-20 --json
+equals "$(jq .stored "$WORK/out")" "true" "a back-dated run is kept"
+run 0 kz co score --json
+equals "$(jq -c '[.stored, .run]' "$WORK/out")" "[false,$run1]" "the same run after a back-dated one"
+run 0 kz co account A --json
+equals "$(jq .health.run "$WORK/out")" "$run1" "the account shows the newest as-of, not the last stored"
+# the future cannot be measured
+run 2 kz co score --as-of 2026-03-05
+contains "$WORK/err" "is after today"
+# a parameter read from the environment is part of what a run follows from
+sed 's|<param name="min_coverage">0.5</param>|<param name="min_coverage" env="KZ_TEST_COVERAGE"/>|' \
+  "$WORK/co.xml" >"$WORK/envp.xml"
+KZ_TEST_COVERAGE=0.5 run 0 kz envp score --json
+equals "$(jq -c '[.stored, .run]' "$WORK/out")" "[false,$run1]" "the same value from the environment"
+KZ_TEST_COVERAGE=0.9 run 0 kz envp score --json
+equals "$(jq .stored "$WORK/out")" "true" "another value from the environment: another run"
 # the trend: a run 30 days later compares with this one
 KIZUNA_NOW=2026-03-30T09:00:00Z run 0 kz co score --json
 run 0 kz co account A --json
@@ -245,14 +266,22 @@ equals "$(jq -r .trend_since "$WORK/a2.json")" "2026-03-01T00:00:00Z" "trend com
 run 0 kz co account A
 contains "$WORK/out" "Health: 25.0 red, trend -47.5 since 2026-03-01"
 
-# min_coverage: C has neither users nor NPS present... users is 0 (present),
-# so make an account miss most of the weight: without NPS and users weight 2
-# of 4 present, C is scored; with min_coverage 0.9 it is not
+# min_coverage: B and C have no NPS, so 3 of the 4 weight units are present:
+# enough for 0.5 (above), not for 0.9
 sed 's|<param name="min_coverage">0.5</param>|<param name="min_coverage">0.9</param>|' "$WORK/co.xml" >"$WORK/cov.xml"
-run 0 kz cov score --json
+KIZUNA_NOW=2026-03-30T09:00:00Z run 0 kz cov score --json
 equals "$(jq .grades.unscored "$WORK/out")" "2" "B and C miss NPS: 3 of 4 present < 0.9"
 run 0 kz cov account C --json
 equals "$(jq .health.score "$WORK/out")" "null" "an unscored account"
+
+# an empty book: nothing to measure or score, and nothing fails
+printf '<kizuna version="1">\n  <store path="empty.db"/>\n%s\n%s\n</kizuna>\n' "$MEASURES" "$HEALTH" >"$WORK/empty.xml"
+run 0 kz empty measures --json
+equals "$(jq .accounts "$WORK/out")" "0" "no accounts"
+run 0 kz empty score --json
+equals "$(jq -c '[.accounts, .stored]' "$WORK/out")" "[0,true]" "an empty run"
+run 0 kz empty backtest --label "region = 'emea'" --json
+equals "$(jq .accounts "$WORK/out")" "0" "an empty backtest"
 
 # ---- config errors, with file:line --------------------------------------------
 bad() { # bad NAME MEASURES HEALTH MESSAGE
@@ -264,6 +293,9 @@ bad nowin '<measures><measure name="x" kind="count"/></measures>' "" "nowin.xml:
 contains "$WORK/out" "measure 'x': kind count needs a window"
 bad nofield '<measures><measure name="x" kind="field" field="colour"/></measures>' "" "unknown account field 'colour'"
 bad prio '<measures><measure name="x" kind="open_tickets" priority="urgent|hot"/></measures>' "" "unknown priority 'hot'"
+bad emptyevent '<measures><measure name="x" kind="count" window="30d" event="login|"/></measures>' "" \
+  "has an empty event name"
+bad longwin '<measures><measure name="x" kind="count" window="107000000d"/></measures>' "" "must be at most 36500d"
 bad dup '<measures><measure name="x" kind="open_tickets"/><measure name="x" kind="latest_nps"/></measures>' "" \
   "measure 'x' is already declared at line"
 bad noscorer "$MEASURES" '<health><use scorer="ghost"/><grade name="all"/></health>' \
@@ -391,6 +423,8 @@ run 0 kz rank sync
 run 1 kz rank score
 contains "$WORK/err" "instance 'churn-model'"
 contains "$WORK/err" "collinear"
+equals "$(sqlite3 "$WORK/rank.db" "select (select count(*) from score_runs) || '/' || (select count(*) from plugin_state)")" \
+  "0/0" "a refused fit keeps no run and no model"
 sed -e "s|<param name=\"terms\">$formula</param>|<param name=\"terms\">number_customer_service_calls</param>|" \
   -e 's|churn.db|sep.db|' "$WORK/churn.xml" >"$WORK/sep.xml"
 run 0 kz sep sync
