@@ -172,7 +172,8 @@ gint64 kz_measures_default_as_of(gint64 now_us)
 void kz_blob_put_doubles(void *dst, const double *src, gsize n)
 {
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
-    memcpy(dst, src, n * sizeof(double));
+    if (n > 0) /* an empty blob reads back as NULL */
+        memcpy(dst, src, n * sizeof(double));
 #else
     guint64 *out = dst;
     for (gsize i = 0; i < n; i++) {
@@ -186,7 +187,8 @@ void kz_blob_put_doubles(void *dst, const double *src, gsize n)
 void kz_blob_get_doubles(double *dst, const void *src, gsize n)
 {
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
-    memcpy(dst, src, n * sizeof(double));
+    if (n > 0) /* an empty blob reads back as NULL */
+        memcpy(dst, src, n * sizeof(double));
 #else
     const guint64 *in = src;
     for (gsize i = 0; i < n; i++) {
@@ -199,7 +201,8 @@ void kz_blob_get_doubles(double *dst, const void *src, gsize n)
 static void put_codes(void *dst, const gint32 *src, gsize n)
 {
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
-    memcpy(dst, src, n * sizeof(gint32));
+    if (n > 0)
+        memcpy(dst, src, n * sizeof(gint32));
 #else
     gint32 *out = dst;
     for (gsize i = 0; i < n; i++)
@@ -210,7 +213,8 @@ static void put_codes(void *dst, const gint32 *src, gsize n)
 static void get_codes(gint32 *dst, const void *src, gsize n)
 {
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
-    memcpy(dst, src, n * sizeof(gint32));
+    if (n > 0)
+        memcpy(dst, src, n * sizeof(gint32));
 #else
     const gint32 *in = src;
     for (gsize i = 0; i < n; i++)
