@@ -8,6 +8,8 @@
 #include "log.h"
 #include "params.h"
 
+#include <kizuna/orgmodel.h>
+
 #include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/relaxng.h>
@@ -120,10 +122,57 @@ static void health_free(kz_config_health *h)
     g_free(h);
 }
 
+static void phase_free(kz_config_phase *p)
+{
+    g_free(p->enter);
+    g_free(p->exit);
+    g_free(p->success);
+    g_free(p);
+}
+
+static void tier_rule_free(kz_config_tier_rule *r)
+{
+    g_free(r->when);
+    g_free(r);
+}
+
+static void team_free(kz_config_team *t)
+{
+    g_free(t->id);
+    g_free(t->function);
+    g_ptr_array_unref(t->regions);
+    g_free(t);
+}
+
+static void csm_free(kz_config_csm *c)
+{
+    g_free(c->id);
+    g_free(c->name);
+    g_free(c->team);
+    g_free(c->region);
+    g_ptr_array_unref(c->skills);
+    g_free(c);
+}
+
+static void org_free(kz_config_org *o)
+{
+    if (o == NULL)
+        return;
+    g_free(o->model);
+    g_ptr_array_unref(o->teams);
+    g_ptr_array_unref(o->csms);
+    g_free(o);
+}
+
 void kz_config_free(kz_config *cfg)
 {
     if (cfg == NULL)
         return;
+    if (cfg->phases != NULL)
+        g_ptr_array_unref(cfg->phases);
+    if (cfg->tier_rules != NULL)
+        g_ptr_array_unref(cfg->tier_rules);
+    org_free(cfg->org);
     g_ptr_array_unref(cfg->measures);
     health_free(cfg->health);
     g_free(cfg->path);
@@ -342,6 +391,191 @@ static void read_health(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
                   "the last grade ('%s') takes every score above the others: drop its below=", last->name);
 }
 
+/* ---- lifecycle, tiers and organization (docs/lifecycle.md) ------------- */
+
+static const char *const phase_names[] = {"", "onboarding", "adoption", "expansion", "renewal", "churned"};
+static const char *const tier_names[] = {"", "tech", "low", "high"};
+
+static int name_index(const char *const *names, guint n, const char *name)
+{
+    for (guint i = 1; i < n; i++)
+        if (name != NULL && strcmp(names[i], name) == 0)
+            return (int)i;
+    return 0;
+}
+
+const char *kz_phase_name(int phase)
+{
+    return phase > 0 && phase < (int)G_N_ELEMENTS(phase_names) ? phase_names[phase] : NULL;
+}
+
+int kz_phase_from_name(const char *name)
+{
+    return name_index(phase_names, G_N_ELEMENTS(phase_names), name);
+}
+
+const char *kz_tier_name(int tier)
+{
+    return tier > 0 && tier < (int)G_N_ELEMENTS(tier_names) ? tier_names[tier] : NULL;
+}
+
+int kz_tier_from_name(const char *name)
+{
+    return name_index(tier_names, G_N_ELEMENTS(tier_names), name);
+}
+
+static void read_lifecycle(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
+{
+    cfg->phases = g_ptr_array_new_with_free_func((GDestroyNotify)phase_free);
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        if (!is_element(n, "phase"))
+            continue;
+        kz_config_phase *p = g_new0(kz_config_phase, 1);
+        g_autofree char *name = attr(n, "name");
+        g_autofree char *next = attr(n, "next");
+        g_autofree char *from = attr(n, "due_from");
+        p->phase = kz_phase_from_name(name);
+        p->next = kz_phase_from_name(next);
+        p->enter = attr(n, "enter");
+        p->exit = attr(n, "exit");
+        p->success = attr(n, "success");
+        p->due_from_contract = from != NULL && strcmp(from, "contract_start") == 0;
+        p->line = (guint)xmlGetLineNo(n);
+        duration_attr(cfg, n, "due", 0, &p->due_us, errors);
+        for (guint i = 0; i < cfg->phases->len; i++)
+            if (((kz_config_phase *)cfg->phases->pdata[i])->phase == p->phase)
+                add_error(errors, cfg->path, p->line, "phase '%s' is declared twice", name);
+        if (p->next == p->phase)
+            add_error(errors, cfg->path, p->line, "phase '%s': next= names the phase itself", name);
+        if (p->phase == KZ_PHASE_CHURNED && p->enter == NULL)
+            add_error(errors, cfg->path, p->line, "phase 'churned' needs enter= (when is an account churned?)");
+        g_ptr_array_add(cfg->phases, p);
+    }
+}
+
+static void read_tiers(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
+{
+    cfg->tier_rules = g_ptr_array_new_with_free_func((GDestroyNotify)tier_rule_free);
+    const kz_config_tier_rule *catch_all = NULL;
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        if (!is_element(n, "tier"))
+            continue;
+        kz_config_tier_rule *r = g_new0(kz_config_tier_rule, 1);
+        g_autofree char *name = attr(n, "name");
+        r->tier = kz_tier_from_name(name);
+        r->when = attr(n, "when");
+        r->line = (guint)xmlGetLineNo(n);
+        if (catch_all != NULL)
+            add_error(errors, cfg->path, r->line,
+                      "this rule is never reached: the rule at line %u (no when=) takes every account",
+                      catch_all->line);
+        if (r->when == NULL && catch_all == NULL)
+            catch_all = r;
+        g_ptr_array_add(cfg->tier_rules, r);
+    }
+}
+
+/* "a|b" -> the names, each checked by `known` when given. */
+static guint32 mask_attr(const kz_config *cfg, xmlNodePtr node, const char *name, int (*known)(const char *),
+                         GPtrArray *errors)
+{
+    g_autofree char *text = attr(node, name);
+    if (text == NULL)
+        return 0;
+    guint32 mask = 0;
+    g_auto(GStrv) parts = g_strsplit(text, "|", -1);
+    for (guint i = 0; parts[i] != NULL; i++) {
+        int v = known(g_strstrip(parts[i]));
+        if (v == 0)
+            add_error(
+                errors, cfg->path, (guint)xmlGetLineNo(node), "%s=\"%s\": '%s' is not one of %s", name, text, parts[i],
+                known == kz_phase_from_name ? "onboarding, adoption, expansion, renewal, churned" : "high, low, tech");
+        else
+            mask |= 1u << v;
+    }
+    return mask;
+}
+
+static GPtrArray *list_attr(xmlNodePtr node, const char *name, const char *sep)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *text = attr(node, name);
+    if (text == NULL)
+        return out;
+    g_auto(GStrv) parts = g_strsplit(text, sep, -1);
+    for (guint i = 0; parts[i] != NULL; i++)
+        if (*g_strstrip(parts[i]) != '\0')
+            g_ptr_array_add(out, g_strdup(parts[i]));
+    return out;
+}
+
+static guint32 capacity_attr(const kz_config *cfg, xmlNodePtr node, const char *name, GPtrArray *errors)
+{
+    g_autofree char *text = attr(node, name);
+    if (text == NULL)
+        return KZ_CAPACITY_NONE;
+    if (strcmp(text, "unlimited") == 0)
+        return KZ_CAPACITY_UNLIMITED;
+    guint64 v = g_ascii_strtoull(text, NULL, 10); /* the schema has checked the digits */
+    if (v >= KZ_CAPACITY_UNLIMITED) {
+        add_error(errors, cfg->path, (guint)xmlGetLineNo(node), "%s=\"%s\": too large; say \"unlimited\"", name, text);
+        return KZ_CAPACITY_NONE;
+    }
+    return (guint32)v;
+}
+
+static void read_org(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
+{
+    kz_config_org *o = g_new0(kz_config_org, 1);
+    cfg->org = o;
+    o->model = attr(node, "model");
+    o->line = (guint)xmlGetLineNo(node);
+    o->teams = g_ptr_array_new_with_free_func((GDestroyNotify)team_free);
+    o->csms = g_ptr_array_new_with_free_func((GDestroyNotify)csm_free);
+    g_autoptr(GHashTable) teams = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) csms = g_hash_table_new(g_str_hash, g_str_equal);
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        guint line = (guint)xmlGetLineNo(n);
+        if (is_element(n, "team")) {
+            kz_config_team *t = g_new0(kz_config_team, 1);
+            t->id = attr(n, "id");
+            t->function = attr(n, "function");
+            t->phases = mask_attr(cfg, n, "phases", kz_phase_from_name, errors);
+            t->tiers = mask_attr(cfg, n, "tiers", kz_tier_from_name, errors);
+            t->regions = list_attr(n, "regions", "|");
+            t->line = line;
+            gpointer first = g_hash_table_lookup(teams, t->id);
+            if (first != NULL)
+                add_error(errors, cfg->path, line, "team '%s' is already declared at line %u", t->id,
+                          ((kz_config_team *)first)->line);
+            else
+                g_hash_table_insert(teams, t->id, t);
+            g_ptr_array_add(o->teams, t);
+        } else if (is_element(n, "csm")) {
+            kz_config_csm *c = g_new0(kz_config_csm, 1);
+            c->id = attr(n, "id");
+            c->name = attr(n, "name");
+            c->team = attr(n, "team");
+            c->region = attr(n, "region");
+            c->skills = list_attr(n, "skills", ",");
+            c->capacity[KZ_TIER_HIGH] = capacity_attr(cfg, n, "high", errors);
+            c->capacity[KZ_TIER_LOW] = capacity_attr(cfg, n, "low", errors);
+            c->capacity[KZ_TIER_TECH] = capacity_attr(cfg, n, "tech", errors);
+            c->line = line;
+            gpointer first = g_hash_table_lookup(csms, c->id);
+            if (first != NULL)
+                add_error(errors, cfg->path, line, "csm '%s' is already declared at line %u", c->id,
+                          ((kz_config_csm *)first)->line);
+            else
+                g_hash_table_insert(csms, c->id, c);
+            if (g_hash_table_lookup(teams, c->team) == NULL)
+                add_error(errors, cfg->path, line, "csm '%s': team '%s' is not declared (teams come before CSMs)",
+                          c->id, c->team);
+            g_ptr_array_add(o->csms, c);
+        }
+    }
+}
+
 static gboolean validate_schema(xmlDocPtr doc, xml_error_sink *sink)
 {
     xmlRelaxNGParserCtxtPtr pctx = xmlRelaxNGNewMemParserCtxt(kz_stack_schema, (int)kz_stack_schema_len);
@@ -442,6 +676,12 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
             read_measures(cfg, n, errors);
         } else if (is_element(n, "health")) {
             read_health(cfg, n, errors);
+        } else if (is_element(n, "lifecycle")) {
+            read_lifecycle(cfg, n, errors);
+        } else if (is_element(n, "tiers")) {
+            read_tiers(cfg, n, errors);
+        } else if (is_element(n, "organization")) {
+            read_org(cfg, n, errors);
         } else {
             /* "sources" -> source, ...: the schema admits nothing else */
             g_autofree char *kind = g_strndup((const char *)n->name, strlen((const char *)n->name) - 1);

@@ -102,6 +102,52 @@ typedef struct kz_config_health {
     GPtrArray *grades; /* kz_config_grade*, worst first */
 } kz_config_health;
 
+/* A <phase> of the <lifecycle> (docs/lifecycle.md). Conditions are
+ * expression texts, NULL when not given; core/org/lifecycle.c checks them. */
+typedef struct kz_config_phase {
+    int phase; /* enum kz_phase */
+    char *enter;
+    char *exit;
+    char *success;
+    gint64 due_us;              /* 0: no due window */
+    gboolean due_from_contract; /* due counts from contract_start, not from entering */
+    int next;                   /* enum kz_phase where exit leads; 0 = the default */
+    guint line;
+} kz_config_phase;
+
+/* A <tier> rule; `when` NULL holds for every account. */
+typedef struct kz_config_tier_rule {
+    int tier; /* enum kz_tier */
+    char *when;
+    guint line;
+} kz_config_tier_rule;
+
+typedef struct kz_config_team {
+    char *id;
+    char *function;     /* or NULL */
+    guint32 phases;     /* KZ_PHASE_MASK bits; 0 = all */
+    guint32 tiers;      /* KZ_TIER_MASK bits; 0 = all */
+    GPtrArray *regions; /* char*; empty = every region */
+    guint line;
+} kz_config_team;
+
+typedef struct kz_config_csm {
+    char *id;
+    char *name; /* or NULL */
+    char *team;
+    char *region;        /* or NULL */
+    GPtrArray *skills;   /* char* */
+    guint32 capacity[4]; /* by enum kz_tier; KZ_CAPACITY_UNLIMITED for "unlimited" */
+    guint line;
+} kz_config_csm;
+
+typedef struct kz_config_org {
+    char *model; /* the orgmodel instance that assigns owners */
+    guint line;
+    GPtrArray *teams; /* kz_config_team*, in file order */
+    GPtrArray *csms;  /* kz_config_csm*, in file order */
+} kz_config_org;
+
 typedef struct kz_config {
     char *path;               /* the file, as given */
     char *dir;                /* its directory: relative paths are resolved here */
@@ -110,6 +156,9 @@ typedef struct kz_config {
     GPtrArray *instances;     /* kz_config_instance* */
     GPtrArray *measures;      /* kz_config_measure*, in file order */
     kz_config_health *health; /* or NULL when the file has no <health> */
+    GPtrArray *phases;        /* kz_config_phase*, in file order; NULL without <lifecycle> */
+    GPtrArray *tier_rules;    /* kz_config_tier_rule*, in order; NULL without <tiers> */
+    kz_config_org *org;       /* or NULL without <organization> */
 } kz_config;
 
 /* Reads and validates `path`. Returns the config, or NULL after appending
@@ -143,6 +192,13 @@ GHashTable *kz_config_instance_params(const kz_config *cfg, const kz_config_inst
 /* Appends "file:line: message" about `cfg` to `errors`: how every check of
  * a config reports. */
 void kz_config_error(GPtrArray *errors, const kz_config *cfg, guint line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+/* enum kz_phase and enum kz_tier <-> their names in the config
+ * ("onboarding", "high"); NULL / 0 for anything else. */
+const char *kz_phase_name(int phase);
+int kz_phase_from_name(const char *name);
+const char *kz_tier_name(int tier);
+int kz_tier_from_name(const char *name);
 
 /* The instance called `name`, or NULL. */
 const kz_config_instance *kz_config_find_instance(const kz_config *cfg, const char *name);

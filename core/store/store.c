@@ -146,6 +146,45 @@ static const char *const migrations[] = {
     "  scorer TEXT NOT NULL, what TEXT NOT NULL, vals BLOB NOT NULL,"
     "  UNIQUE (run, scorer, what)"
     ");",
+
+    /* 4: lifecycle phase, touch tier and owner of each account (core/org),
+     * and every change of them. An account has a row once the lifecycle or
+     * an assignment has looked at it. */
+    "CREATE TABLE account_state ("
+    "  account_id TEXT PRIMARY KEY NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+    "  phase INTEGER NOT NULL DEFAULT 0," /* enum kz_phase */
+    "  phase_since_us INTEGER,"           /* when it entered the phase */
+    "  success_us INTEGER,"               /* when the phase's success first held, NULL: not yet */
+    "  overdue_since_us INTEGER,"         /* NULL: not overdue */
+    "  tier INTEGER NOT NULL DEFAULT 0,"  /* enum kz_tier */
+    "  tier_since_us INTEGER,"
+    "  owner TEXT," /* a CSM id, NULL: none */
+    "  team TEXT,"  /* the owner's team */
+    "  owner_since_us INTEGER,"
+    "  unassigned INTEGER NOT NULL DEFAULT 0" /* enum kz_unassigned_reason when owner is NULL */
+    ") WITHOUT ROWID;"
+    /* what is 'phase', 'tier', 'success', 'overdue' or 'owner'; values are
+     * names (a phase, a tier, a CSM id); for 'owner', from_team/to_team and
+     * handoff (the account moved between two teams) */
+    "CREATE TABLE state_changes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id TEXT NOT NULL,"
+    "  time_us INTEGER NOT NULL,"
+    "  what TEXT NOT NULL,"
+    "  from_value TEXT, to_value TEXT,"
+    "  from_team TEXT, to_team TEXT,"
+    "  handoff INTEGER NOT NULL DEFAULT 0,"
+    "  run INTEGER NOT NULL" /* lifecycle_runs.id or assign_runs.id */
+    ");"
+    "CREATE INDEX state_changes_by_account ON state_changes (account_id, time_us);"
+    "CREATE TABLE lifecycle_runs ("
+    "  id INTEGER PRIMARY KEY, as_of_us INTEGER NOT NULL, time_us INTEGER NOT NULL,"
+    "  accounts INTEGER NOT NULL, changes INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE assign_runs ("
+    "  id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL, model TEXT NOT NULL,"
+    "  assigned INTEGER NOT NULL, unassigned INTEGER NOT NULL, moved INTEGER NOT NULL, handoffs INTEGER NOT NULL"
+    ");",
 };
 
 struct kz_store {
