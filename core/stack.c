@@ -3,6 +3,7 @@
  */
 #include "stack.h"
 
+#include "org/lifecycle.h"
 #include "score/health.h"
 
 #include "errors.h"
@@ -34,6 +35,14 @@ gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray 
         kz_instance_destroy(kz_stack_create_instance(cfg, reg, ci, NULL, errors));
     }
     kz_health_check(cfg, errors); /* measures and the health model */
+    kz_lifecycle_check(cfg, errors);
+    if (cfg->org != NULL) {
+        const kz_config_instance *m = kz_config_find_instance(cfg, cfg->org->model);
+        if (m == NULL || m->kind != KZ_COMPONENT_ORGMODEL)
+            kz_config_error(errors, cfg, cfg->org->line,
+                            "<organization model=\"%s\">: no <orgmodel name=\"%s\"> in <orgmodels>", cfg->org->model,
+                            cfg->org->model);
+    }
     return errors->len == before;
 }
 
