@@ -12,6 +12,7 @@
 struct kz_config;
 struct kz_registry;
 struct kz_store;
+struct sqlite3;
 
 /* Exit codes, documented in docs/cli.md. */
 enum {
@@ -37,15 +38,28 @@ int kz_cmd_account(int argc, char **argv);
 int kz_cmd_measures(int argc, char **argv);
 int kz_cmd_score(int argc, char **argv);
 int kz_cmd_backtest(int argc, char **argv);
+int kz_cmd_lifecycle(int argc, char **argv);
+int kz_cmd_assign(int argc, char **argv);
+int kz_cmd_org(int argc, char **argv);
 
 /* Loads the config named on the command line, its registry and its store;
  * prints the problems and returns FALSE when it cannot. */
 gboolean kz_cli_load_stack(struct kz_config **cfg, struct kz_registry **reg, struct kz_store **store);
 
+/* For the sections of `kizuna account ID`: the stack config and its store
+ * opened read-only. TRUE with *db NULL when there is no config or store
+ * (the account part already said why); FALSE after printing an error. The
+ * caller closes *db and frees *cfg. */
+gboolean kz_cli_open_readonly(struct kz_config **cfg, struct sqlite3 **db);
+
 /* Adds the account's latest health (score, grade, trend, top
  * contributions) to `b` (a JSON object being built: member "health"), or
  * prints it when `b` is NULL. FALSE after printing an error. */
 gboolean kz_cli_show_health(const char *id, JsonBuilder *b);
+
+/* Adds the account's phase, tier and owner to `b` (member "lifecycle"),
+ * or prints them when `b` is NULL. FALSE after printing an error. */
+gboolean kz_cli_show_state(const char *id, JsonBuilder *b);
 
 /* The stack config the global options name, or NULL when there is none. */
 const char *kz_cli_config_path(void);
@@ -64,5 +78,18 @@ void kz_cli_csv_end_line(GString *line);
 
 /* Prints text on stdout with secrets masked. */
 void kz_cli_print(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+/* --as-of DATE (NULL: today) as the midnight that ends the day before
+ * DATE: what measures and the lifecycle are evaluated as of. A date after
+ * today is refused. Prints why and returns FALSE. */
+gboolean kz_cli_parse_as_of(const char *text, gint64 *as_of);
+
+/* A member of the JSON object being built; NULL strings and non-finite
+ * numbers become null, times ISO 8601. */
+void kz_cli_json_str(JsonBuilder *b, const char *name, const char *v);
+void kz_cli_json_int(JsonBuilder *b, const char *name, gint64 v);
+void kz_cli_json_bool(JsonBuilder *b, const char *name, gboolean v);
+void kz_cli_json_double(JsonBuilder *b, const char *name, double v);
+void kz_cli_json_time(JsonBuilder *b, const char *name, gint64 us);
 
 #endif

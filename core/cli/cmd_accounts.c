@@ -599,7 +599,7 @@ int kz_cmd_account(int argc, char **argv)
         } else {
             account_text(st, traits);
         }
-        if (!kz_cli_show_health(id, b))
+        if (!kz_cli_show_state(id, b) || !kz_cli_show_health(id, b))
             exit_code = KZ_EXIT_INTERNAL;
         for (gsize i = 0; i < G_N_ELEMENTS(sections) && exit_code == KZ_EXIT_OK; i++)
             if (!show_section(db, &sections[i], id, recent, b))

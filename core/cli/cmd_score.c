@@ -19,63 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* --as-of DATE: windows end when DATE begins (a time counts as its day). */
-static gboolean parse_as_of(const char *text, gint64 *as_of)
-{
-    if (text == NULL) {
-        *as_of = kz_measures_default_as_of(kz_host_now());
-        return TRUE;
-    }
-    gint64 t = 0;
-    if (!kz_time_parse(text, &t)) {
-        fprintf(stderr, "kizuna: --as-of '%s' is not a date (2026-01-31)\n", text);
-        return FALSE;
-    }
-    *as_of = kz_measures_default_as_of(t) - KZ_DAY_US;
-    if (*as_of > kz_measures_default_as_of(kz_host_now())) {
-        fprintf(stderr, "kizuna: --as-of '%s' is after today: measures cannot see the future\n", text);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static void json_str(JsonBuilder *b, const char *name, const char *v)
-{
-    json_builder_set_member_name(b, name);
-    if (v != NULL)
-        json_builder_add_string_value(b, v);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void json_int(JsonBuilder *b, const char *name, gint64 v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_int_value(b, v);
-}
-
-static void json_bool(JsonBuilder *b, const char *name, gboolean v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_boolean_value(b, v);
-}
-
-static void json_double(JsonBuilder *b, const char *name, double v)
-{
-    json_builder_set_member_name(b, name);
-    if (isfinite(v))
-        json_builder_add_double_value(b, v);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void json_time(JsonBuilder *b, const char *name, gint64 us)
-{
-    g_autofree char *t = kz_time_format(us);
-    json_builder_set_member_name(b, name);
-    json_builder_add_string_value(b, t);
-}
-
 /* The stack, its measures as of `as_of` (stored when `store_it`) and the
  * health model's scorers; prints why not and returns FALSE. */
 typedef struct {
@@ -180,7 +123,7 @@ int kz_cmd_measures(int argc, char **argv)
     }
     g_autofree char *as_of_text = as_of_opt;
     gint64 as_of = 0;
-    if (!parse_as_of(as_of_text, &as_of))
+    if (!kz_cli_parse_as_of(as_of_text, &as_of))
         return KZ_EXIT_USAGE;
     session s = {0};
     gboolean ok = session_open(&s, as_of, TRUE, FALSE, FALSE);
@@ -196,8 +139,8 @@ int kz_cmd_measures(int argc, char **argv)
     guint n = s.set->roster->n;
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
-    json_time(b, "as_of", as_of);
-    json_int(b, "accounts", n);
+    kz_cli_json_time(b, "as_of", as_of);
+    kz_cli_json_int(b, "accounts", n);
     json_builder_set_member_name(b, "measures");
     json_builder_begin_array(b);
     g_autofree char *day = kz_time_format(as_of);
@@ -210,16 +153,16 @@ int kz_cmd_measures(int argc, char **argv)
         double mean, lo, hi;
         column_summary(c, n, &present, &mean, &lo, &hi);
         json_builder_begin_object(b);
-        json_str(b, "name", c->name);
-        json_str(b, "kind", m->kind);
-        json_str(b, "type", c->type == KZ_COLUMN_CATEGORICAL ? "categorical" : "number");
-        json_bool(b, "computed", c->computed);
-        json_int(b, "present", present);
-        json_double(b, "mean", mean);
-        json_double(b, "min", lo);
-        json_double(b, "max", hi);
+        kz_cli_json_str(b, "name", c->name);
+        kz_cli_json_str(b, "kind", m->kind);
+        kz_cli_json_str(b, "type", c->type == KZ_COLUMN_CATEGORICAL ? "categorical" : "number");
+        kz_cli_json_bool(b, "computed", c->computed);
+        kz_cli_json_int(b, "present", present);
+        kz_cli_json_double(b, "mean", mean);
+        kz_cli_json_double(b, "min", lo);
+        kz_cli_json_double(b, "max", hi);
         if (c->type == KZ_COLUMN_CATEGORICAL) {
-            json_int(b, "levels", c->levels->len);
+            kz_cli_json_int(b, "levels", c->levels->len);
         }
         json_builder_end_object(b);
         if (json)
@@ -249,27 +192,27 @@ static void fits_json(JsonBuilder *b, const GPtrArray *fits, const double *auc_b
     for (guint i = 0; i < fits->len; i++) {
         const kz_fit_report *f = fits->pdata[i];
         json_builder_begin_object(b);
-        json_str(b, "scorer", f->scorer);
+        kz_cli_json_str(b, "scorer", f->scorer);
         if (auc_before != NULL) {
-            json_double(b, "auc_before", auc_before[i]);
-            json_double(b, "auc_after", auc_after[i]);
+            kz_cli_json_double(b, "auc_before", auc_before[i]);
+            kz_cli_json_double(b, "auc_after", auc_after[i]);
         }
-        json_int(b, "iterations", f->iterations);
-        json_bool(b, "converged", f->converged);
-        json_double(b, "deviance", f->deviance);
-        json_bool(b, "kept", f->kept);
+        kz_cli_json_int(b, "iterations", f->iterations);
+        kz_cli_json_bool(b, "converged", f->converged);
+        kz_cli_json_double(b, "deviance", f->deviance);
+        kz_cli_json_bool(b, "kept", f->kept);
         if (f->note != NULL) {
-            json_str(b, "note", f->note);
+            kz_cli_json_str(b, "note", f->note);
         }
         json_builder_set_member_name(b, "terms");
         json_builder_begin_array(b);
         for (guint t = 0; t < f->terms->len; t++) {
             const kz_fit_term *term = &g_array_index(f->terms, kz_fit_term, t);
             json_builder_begin_object(b);
-            json_str(b, "name", term->name);
+            kz_cli_json_str(b, "name", term->name);
             json_builder_set_member_name(b, "estimate");
             json_builder_add_double_value(b, term->estimate);
-            json_double(b, "std_error", term->std_error);
+            kz_cli_json_double(b, "std_error", term->std_error);
             json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -335,7 +278,7 @@ int kz_cmd_score(int argc, char **argv)
         return KZ_EXIT_USAGE;
     g_autofree char *as_of_text = as_of_opt;
     gint64 as_of = 0;
-    if (!parse_as_of(as_of_text, &as_of))
+    if (!kz_cli_parse_as_of(as_of_text, &as_of))
         return KZ_EXIT_USAGE;
     session s = {0};
     int exit_code = KZ_EXIT_FAILED;
@@ -372,10 +315,10 @@ static void score_print(const session *s, const kz_health_scores *scores, const 
         per_grade[MIN(scores->grades[i], hc->grades->len)]++;
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
-    json_time(b, "as_of", as_of);
-    json_int(b, "run", run);
-    json_bool(b, "stored", stored);
-    json_int(b, "accounts", n);
+    kz_cli_json_time(b, "as_of", as_of);
+    kz_cli_json_int(b, "run", run);
+    kz_cli_json_bool(b, "stored", stored);
+    kz_cli_json_int(b, "accounts", n);
     json_builder_set_member_name(b, "grades");
     json_builder_begin_object(b);
     for (guint g = 0; g <= hc->grades->len; g++) {
@@ -384,7 +327,7 @@ static void score_print(const session *s, const kz_health_scores *scores, const 
     }
     json_builder_end_object(b);
     guint present;
-    json_double(b, "mean", mean_of(scores->health, n, &present));
+    kz_cli_json_double(b, "mean", mean_of(scores->health, n, &present));
     json_builder_set_member_name(b, "scorers");
     json_builder_begin_array(b);
     g_autofree char *day = kz_time_format(as_of);
@@ -404,10 +347,10 @@ static void score_print(const session *s, const kz_health_scores *scores, const 
         gboolean prob = o->output == KZ_SCORE_PROBABILITY;
         double mean = mean_of(o->scores, n, &present);
         json_builder_begin_object(b);
-        json_str(b, "name", o->scorer);
-        json_str(b, "output", prob ? "probability" : "health");
-        json_int(b, "scored", present);
-        json_double(b, "mean", mean);
+        kz_cli_json_str(b, "name", o->scorer);
+        kz_cli_json_str(b, "output", prob ? "probability" : "health");
+        kz_cli_json_int(b, "scored", present);
+        kz_cli_json_double(b, "mean", mean);
         json_builder_end_object(b);
         if (!json)
             kz_cli_print("  %-20s %-11s scored %-8u mean %.4g\n", o->scorer, prob ? "probability" : "health", present,
@@ -428,22 +371,22 @@ static void score_print(const session *s, const kz_health_scores *scores, const 
 static void backtest_json(JsonBuilder *b, const kz_config *cfg, const char *name, gboolean prob, const kz_backtest *bt)
 {
     json_builder_begin_object(b);
-    json_str(b, "name", name);
-    json_str(b, "output", prob ? "probability" : "health");
-    json_int(b, "evaluated", bt->evaluated);
-    json_int(b, "unscored", bt->unscored);
-    json_double(b, "auc", bt->auc);
-    json_double(b, "lift_top_decile", bt->lift_top_decile);
+    kz_cli_json_str(b, "name", name);
+    kz_cli_json_str(b, "output", prob ? "probability" : "health");
+    kz_cli_json_int(b, "evaluated", bt->evaluated);
+    kz_cli_json_int(b, "unscored", bt->unscored);
+    kz_cli_json_double(b, "auc", bt->auc);
+    kz_cli_json_double(b, "lift_top_decile", bt->lift_top_decile);
     json_builder_set_member_name(b, "grades");
     json_builder_begin_array(b);
     for (guint i = 0; i < bt->bands->len; i++) {
         const kz_band_metric *m = &g_array_index(bt->bands, kz_band_metric, i);
         json_builder_begin_object(b);
-        json_str(b, "grade", kz_health_grade_name(cfg, (guint8)m->grade));
-        json_int(b, "flagged", m->flagged);
-        json_int(b, "positives_flagged", m->positives_flagged);
-        json_double(b, "precision", m->precision);
-        json_double(b, "recall", m->recall);
+        kz_cli_json_str(b, "grade", kz_health_grade_name(cfg, (guint8)m->grade));
+        kz_cli_json_int(b, "flagged", m->flagged);
+        kz_cli_json_int(b, "positives_flagged", m->positives_flagged);
+        kz_cli_json_double(b, "precision", m->precision);
+        kz_cli_json_double(b, "recall", m->recall);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -452,11 +395,11 @@ static void backtest_json(JsonBuilder *b, const kz_config *cfg, const char *name
     for (guint i = 0; i < bt->calibration->len; i++) {
         const kz_calibration_bin *c = &g_array_index(bt->calibration, kz_calibration_bin, i);
         json_builder_begin_object(b);
-        json_int(b, "accounts", c->accounts);
-        json_int(b, "positives", c->positives);
-        json_double(b, "mean_score", c->mean_score);
-        json_double(b, "mean_probability", c->mean_probability);
-        json_double(b, "observed_rate", c->observed_rate);
+        kz_cli_json_int(b, "accounts", c->accounts);
+        kz_cli_json_int(b, "positives", c->positives);
+        kz_cli_json_double(b, "mean_score", c->mean_score);
+        kz_cli_json_double(b, "mean_probability", c->mean_probability);
+        kz_cli_json_double(b, "observed_rate", c->observed_rate);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -506,7 +449,7 @@ int kz_cmd_backtest(int argc, char **argv)
         return KZ_EXIT_USAGE;
     g_autofree char *as_of_text = as_of_opt, *label_text = label_opt;
     gint64 as_of = 0;
-    if (!parse_as_of(as_of_text, &as_of))
+    if (!kz_cli_parse_as_of(as_of_text, &as_of))
         return KZ_EXIT_USAGE;
     if (save && !fit) {
         fprintf(stderr, "kizuna: --save keeps what --fit learns: give both\n");
@@ -553,10 +496,10 @@ static void backtest_print(const session *s, const char *label, const double *la
         positives += labels[i] > 0.5;
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
-    json_time(b, "as_of", as_of);
-    json_str(b, "label", label);
-    json_int(b, "accounts", n);
-    json_int(b, "positives", positives);
+    kz_cli_json_time(b, "as_of", as_of);
+    kz_cli_json_str(b, "label", label);
+    kz_cli_json_int(b, "accounts", n);
+    kz_cli_json_int(b, "positives", positives);
     g_autofree char *day = kz_time_format(as_of);
     if (!json)
         kz_cli_print("backtest of %u accounts as of %s against %s: %u positive (%.1f%%)\n", n, day, label, positives,
@@ -619,17 +562,13 @@ static void backtest_print(const session *s, const char *label, const double *la
 
 gboolean kz_cli_show_health(const char *id, JsonBuilder *b)
 {
-    const char *path = kz_cli_config_path();
-    g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(kz_config) cfg = path != NULL ? kz_config_load(path, errors) : NULL;
-    if (cfg == NULL || cfg->store_path == NULL)
-        return TRUE; /* the account part already said why */
-    g_autoptr(GError) err = NULL;
-    sqlite3 *db = kz_store_open_readonly(cfg->store_path, &err);
-    if (db == NULL) {
-        fprintf(stderr, "kizuna: %s\n", err->message);
+    g_autoptr(kz_config) cfg = NULL;
+    sqlite3 *db = NULL;
+    if (!kz_cli_open_readonly(&cfg, &db))
         return FALSE;
-    }
+    if (db == NULL)
+        return TRUE;
+    g_autoptr(GError) err = NULL;
     gint64 trend_us = cfg->health != NULL ? cfg->health->trend_us : 30 * KZ_DAY_US;
     g_autoptr(kz_account_health) a = kz_health_account(db, id, trend_us, &err);
     sqlite3_close(db);
@@ -644,30 +583,30 @@ gboolean kz_cli_show_health(const char *id, JsonBuilder *b)
             return TRUE;
         }
         json_builder_begin_object(b);
-        json_int(b, "run", a->run);
-        json_time(b, "as_of", a->as_of_us);
+        kz_cli_json_int(b, "run", a->run);
+        kz_cli_json_time(b, "as_of", a->as_of_us);
         const kz_account_scorer *h = a->scorers->pdata[0];
-        json_double(b, "score", h->score);
-        json_str(b, "grade", h->grade[0] != '\0' ? h->grade : NULL);
-        json_double(b, "trend", a->trend);
+        kz_cli_json_double(b, "score", h->score);
+        kz_cli_json_str(b, "grade", h->grade[0] != '\0' ? h->grade : NULL);
+        kz_cli_json_double(b, "trend", a->trend);
         if (!isnan(a->trend))
-            json_time(b, "trend_since", a->trend_as_of_us);
+            kz_cli_json_time(b, "trend_since", a->trend_as_of_us);
         json_builder_set_member_name(b, "scorers");
         json_builder_begin_array(b);
         for (guint i = 1; i < a->scorers->len; i++) {
             const kz_account_scorer *sc = a->scorers->pdata[i];
             json_builder_begin_object(b);
-            json_str(b, "name", sc->scorer);
-            json_double(b, "score", sc->score);
-            json_str(b, "grade", sc->grade[0] != '\0' ? sc->grade : NULL);
-            json_double(b, "baseline", sc->baseline);
+            kz_cli_json_str(b, "name", sc->scorer);
+            kz_cli_json_double(b, "score", sc->score);
+            kz_cli_json_str(b, "grade", sc->grade[0] != '\0' ? sc->grade : NULL);
+            kz_cli_json_double(b, "baseline", sc->baseline);
             json_builder_set_member_name(b, "contributions");
             json_builder_begin_array(b);
             for (guint c = 0; c < sc->contributions->len; c++) {
                 const kz_contribution *k = &g_array_index(sc->contributions, kz_contribution, c);
                 json_builder_begin_object(b);
-                json_str(b, "measure", k->measure);
-                json_double(b, "value", k->value);
+                kz_cli_json_str(b, "measure", k->measure);
+                kz_cli_json_double(b, "value", k->value);
                 json_builder_end_object(b);
             }
             json_builder_end_array(b);

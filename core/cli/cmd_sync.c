@@ -33,6 +33,21 @@ gboolean kz_cli_load_stack(kz_config **cfg, kz_registry **reg, kz_store **store)
     return *store != NULL;
 }
 
+gboolean kz_cli_open_readonly(kz_config **cfg, sqlite3 **db)
+{
+    const char *path = kz_cli_config_path();
+    g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+    *db = NULL;
+    *cfg = path != NULL ? kz_config_load(path, errors) : NULL;
+    if (*cfg == NULL || (*cfg)->store_path == NULL)
+        return TRUE; /* the account part already said why */
+    g_autoptr(GError) err = NULL;
+    *db = kz_store_open_readonly((*cfg)->store_path, &err);
+    if (*db == NULL)
+        fprintf(stderr, "kizuna: %s\n", err->message);
+    return *db != NULL;
+}
+
 /* The progress line of a sync on a terminal: rewritten in place at most
  * five times a second, erased when the source is done. */
 typedef struct {

@@ -26,6 +26,9 @@ static const kz_command commands[] = {
     {"measures", "Roll up the measures of the stack config per account", kz_cmd_measures},
     {"score", "Score every account with the health model and keep the run", kz_cmd_score},
     {"backtest", "Evaluate the health model's scorers against an outcome (--label EXPR, --fit)", kz_cmd_backtest},
+    {"lifecycle", "Evaluate and list the lifecycle phase and touch tier of every account", kz_cmd_lifecycle},
+    {"assign", "Assign owners through the organization model (--dry-run shows what would change)", kz_cmd_assign},
+    {"org", "org simulate: compare every configured organization model on the current book", kz_cmd_org},
 };
 
 static char *opt_config;

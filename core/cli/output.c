@@ -4,8 +4,12 @@
  */
 #include "cli.h"
 
+#include "../instance.h"
 #include "../log.h"
+#include "../score/measures.h"
+#include "../values.h"
 
+#include <math.h>
 #include <stdio.h>
 
 gboolean kz_cli_parse(int *argc, char ***argv, const char *params, const char *summary, const GOptionEntry *entries)
@@ -70,4 +74,61 @@ void kz_cli_csv_end_line(GString *line)
     g_string_append(line, "\r\n");
     kz_cli_print("%s", line->str);
     g_string_truncate(line, 0);
+}
+
+/* --as-of DATE: windows end when DATE begins (a time counts as its day). */
+gboolean kz_cli_parse_as_of(const char *text, gint64 *as_of)
+{
+    if (text == NULL) {
+        *as_of = kz_measures_default_as_of(kz_host_now());
+        return TRUE;
+    }
+    gint64 t = 0;
+    if (!kz_time_parse(text, &t)) {
+        fprintf(stderr, "kizuna: --as-of '%s' is not a date (2026-01-31)\n", text);
+        return FALSE;
+    }
+    *as_of = kz_measures_default_as_of(t) - KZ_DAY_US;
+    if (*as_of > kz_measures_default_as_of(kz_host_now())) {
+        fprintf(stderr, "kizuna: --as-of '%s' is after today: measures cannot see the future\n", text);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void kz_cli_json_str(JsonBuilder *b, const char *name, const char *v)
+{
+    json_builder_set_member_name(b, name);
+    if (v != NULL)
+        json_builder_add_string_value(b, v);
+    else
+        json_builder_add_null_value(b);
+}
+
+void kz_cli_json_int(JsonBuilder *b, const char *name, gint64 v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, v);
+}
+
+void kz_cli_json_bool(JsonBuilder *b, const char *name, gboolean v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_boolean_value(b, v);
+}
+
+void kz_cli_json_double(JsonBuilder *b, const char *name, double v)
+{
+    json_builder_set_member_name(b, name);
+    if (isfinite(v))
+        json_builder_add_double_value(b, v);
+    else
+        json_builder_add_null_value(b);
+}
+
+void kz_cli_json_time(JsonBuilder *b, const char *name, gint64 us)
+{
+    g_autofree char *t = kz_time_format(us);
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, t);
 }

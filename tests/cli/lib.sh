@@ -7,7 +7,7 @@ set -euo pipefail
 : "${KZ_SOURCE_DIR:?}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kz-cli-XXXXXX")
 chmod 755 "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+trap "${KZ_KEEP_WORK:+:} rm -rf \"$WORK\"" EXIT
 export KIZUNA_PLUGIN_PATH=
 
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -1,0 +1,395 @@
+/*
+ * core/org/assign.c — the book of business for organization models, and
+ * what the host does with their answers (assign.h).
+ */
+#include "assign.h"
+
+#include "errors.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+void kz_org_free(kz_org *org)
+{
+    if (org == NULL)
+        return;
+    if (org->strings != NULL)
+        g_string_chunk_free(org->strings);
+    g_ptr_array_unref(org->account_ids);
+    g_ptr_array_unref(org->stored_owner);
+    g_ptr_array_unref(org->stored_team);
+    g_free(org->stored_reason);
+    g_ptr_array_unref(org->regions);
+    g_free(org->teams);
+    g_free(org->csms);
+    g_ptr_array_unref(org->team_ptrs);
+    g_ptr_array_unref(org->csm_ptrs);
+    g_array_unref(org->team_regions);
+    g_free(org->account_region);
+    g_free(org->account_phase);
+    g_free(org->account_tier);
+    g_free(org->account_arr);
+    g_free(org->current_owner);
+    g_free(org);
+}
+
+/* The index of region `name`, added when new. */
+static int32_t region_index(kz_org *org, GHashTable *index, const char *name)
+{
+    if (name == NULL || *name == '\0')
+        return -1;
+    gpointer v;
+    if (g_hash_table_lookup_extended(index, name, NULL, &v))
+        return GPOINTER_TO_INT(v);
+    char *copy = g_strdup(name);
+    g_ptr_array_add(org->regions, copy);
+    int32_t i = (int32_t)org->regions->len - 1;
+    g_hash_table_insert(index, copy, GINT_TO_POINTER(i));
+    return i;
+}
+
+static void load_org(kz_org *org, const kz_config_org *co, GHashTable *regions, GHashTable *csm_index)
+{
+    guint nt = co->teams->len, nc = co->csms->len;
+    org->teams = g_new0(kz_org_team, MAX(nt, 1));
+    org->csms = g_new0(kz_org_csm, MAX(nc, 1));
+    org->team_ptrs = g_ptr_array_sized_new(nt);
+    org->csm_ptrs = g_ptr_array_sized_new(nc);
+    org->team_regions = g_array_new(FALSE, FALSE, sizeof(guint32));
+    g_autoptr(GHashTable) team_index = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < nt; i++) {
+        const kz_config_team *ct = co->teams->pdata[i];
+        for (guint r = 0; r < ct->regions->len; r++) {
+            guint32 idx = (guint32)region_index(org, regions, ct->regions->pdata[r]);
+            g_array_append_val(org->team_regions, idx);
+        }
+        g_hash_table_insert(team_index, ct->id, GUINT_TO_POINTER(i));
+    }
+    guint at = 0;
+    for (guint i = 0; i < nt; i++) {
+        const kz_config_team *ct = co->teams->pdata[i];
+        kz_org_team *t = &org->teams[i];
+        t->size = sizeof *t;
+        t->phases = ct->phases;
+        t->tiers = ct->tiers;
+        t->n_regions = ct->regions->len;
+        t->id = ct->id;
+        t->function = ct->function;
+        t->regions = t->n_regions > 0 ? &g_array_index(org->team_regions, guint32, at) : NULL;
+        at += t->n_regions;
+        g_ptr_array_add(org->team_ptrs, t);
+    }
+    for (guint i = 0; i < nc; i++) {
+        const kz_config_csm *cc = co->csms->pdata[i];
+        kz_org_csm *c = &org->csms[i];
+        c->size = sizeof *c;
+        c->team = GPOINTER_TO_INT(g_hash_table_lookup(team_index, cc->team));
+        c->id = cc->id;
+        c->name = cc->name != NULL ? cc->name : cc->id;
+        c->region = region_index(org, regions, cc->region);
+        c->n_skills = cc->skills->len;
+        c->skills = (const char *const *)cc->skills->pdata;
+        memcpy(c->capacity, cc->capacity, sizeof c->capacity);
+        g_ptr_array_add(org->csm_ptrs, c);
+        g_hash_table_insert(csm_index, cc->id, GUINT_TO_POINTER(i));
+    }
+}
+
+kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
+{
+    if (cfg->org == NULL) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID,
+                    "%s: the stack config has no <organization> (teams, CSMs and the model that assigns them)",
+                    cfg->path);
+        return NULL;
+    }
+    sqlite3 *db = kz_store_db(store);
+    g_autoptr(kz_org) org = g_new0(kz_org, 1);
+    org->strings = g_string_chunk_new(1 << 20);
+    org->account_ids = g_ptr_array_new();
+    org->stored_owner = g_ptr_array_new();
+    org->stored_team = g_ptr_array_new();
+    org->regions = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) regions = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) csm_index = g_hash_table_new(g_str_hash, g_str_equal);
+    load_org(org, cfg->org, regions, csm_index);
+
+    sqlite3_stmt *n_st = NULL;
+    gint64 n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM accounts", -1, &n_st, NULL) == SQLITE_OK &&
+        sqlite3_step(n_st) == SQLITE_ROW)
+        n = sqlite3_column_int64(n_st, 0);
+    sqlite3_finalize(n_st);
+    if (n > G_MAXINT32) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID, "the book has %" G_GINT64_FORMAT " accounts, more than %d", n,
+                    G_MAXINT32);
+        return NULL;
+    }
+    guint cap = (guint)n + 1;
+    org->account_region = g_new(int32_t, cap);
+    org->account_phase = g_new(uint8_t, cap);
+    org->account_tier = g_new(uint8_t, cap);
+    org->account_arr = g_new(int64_t, cap);
+    org->current_owner = g_new(int32_t, cap);
+    org->stored_reason = g_new(guint8, cap);
+
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT a.id, a.region, st.phase, st.tier, a.arr_minor, st.owner, st.team, st.unassigned"
+                           " FROM accounts AS a LEFT JOIN account_state AS st ON st.account_id = a.id ORDER BY a.id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        kz_sql_fail(db, error, "reading the book of business");
+        return NULL;
+    }
+    guint i = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && i < cap - 1) {
+        g_ptr_array_add(org->account_ids,
+                        g_string_chunk_insert(org->strings, (const char *)sqlite3_column_text(st, 0)));
+        org->account_region[i] = region_index(org, regions, (const char *)sqlite3_column_text(st, 1));
+        int phase = sqlite3_column_int(st, 2), tier = sqlite3_column_int(st, 3);
+        org->account_phase[i] = (uint8_t)(phase >= 0 && phase <= KZ_PHASE_CHURNED ? phase : 0);
+        org->account_tier[i] = (uint8_t)(tier >= 0 && tier <= KZ_TIER_HIGH ? tier : 0);
+        org->account_arr[i] = sqlite3_column_type(st, 4) == SQLITE_NULL ? KZ_INT_NONE : sqlite3_column_int64(st, 4);
+        const char *owner = (const char *)sqlite3_column_text(st, 5);
+        const char *team = (const char *)sqlite3_column_text(st, 6);
+        gpointer ci;
+        org->current_owner[i] =
+            owner != NULL && g_hash_table_lookup_extended(csm_index, owner, NULL, &ci) ? GPOINTER_TO_INT(ci) : -1;
+        g_ptr_array_add(org->stored_owner, owner != NULL ? g_string_chunk_insert_const(org->strings, owner) : NULL);
+        g_ptr_array_add(org->stored_team, team != NULL ? g_string_chunk_insert_const(org->strings, team) : NULL);
+        org->stored_reason[i] = (guint8)sqlite3_column_int(st, 7);
+        i++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        kz_sql_fail(db, error, "reading the book of business");
+        return NULL;
+    }
+    kz_org_book *b = &org->book;
+    b->size = sizeof *b;
+    b->n_accounts = i;
+    b->n_teams = org->team_ptrs->len;
+    b->n_csms = org->csm_ptrs->len;
+    b->n_regions = org->regions->len;
+    b->regions = (const char *const *)org->regions->pdata;
+    b->teams = (const kz_org_team *const *)org->team_ptrs->pdata;
+    b->csms = (const kz_org_csm *const *)org->csm_ptrs->pdata;
+    b->account_ids = (const char *const *)org->account_ids->pdata;
+    b->account_region = org->account_region;
+    b->account_phase = org->account_phase;
+    b->account_tier = org->account_tier;
+    b->account_arr_minor = org->account_arr;
+    b->current_owner = org->current_owner;
+    return g_steal_pointer(&org);
+}
+
+void kz_org_outcome_free(kz_org_outcome *o)
+{
+    if (o == NULL)
+        return;
+    g_free(o->model);
+    g_free(o->owner);
+    g_free(o->reason);
+    g_free(o->shortfall);
+    g_free(o->per_csm);
+    g_free(o);
+}
+
+/* The team id of CSM `c`, or NULL for none. */
+static const char *team_of(const kz_org_book *b, int32_t c)
+{
+    return c >= 0 ? b->teams[b->csms[c]->team]->id : NULL;
+}
+
+static const char *const tier_words[] = {"", "tech-touch", "low-touch", "high-touch"};
+
+/* Checks the model's answer and counts it. */
+static gboolean tally(const kz_org_book *b, kz_org_outcome *o, GError **error)
+{
+    o->per_csm = g_new0(guint32, (gsize)MAX(b->n_csms, 1) * 4);
+    for (guint i = 0; i < b->n_accounts; i++) {
+        int32_t c = o->owner[i];
+        guint8 why = o->reason[i];
+        if (c < -1 || c >= (int32_t)b->n_csms || (c >= 0 && why != KZ_UNASSIGNED_NONE) ||
+            (c < 0 && (why == KZ_UNASSIGNED_NONE || why > KZ_UNASSIGNED_EXCLUDED))) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_PLUGIN,
+                        "orgmodel '%s' answered owner %d, reason %u for account '%s': not a CSM of the book, or a "
+                        "reason that does not fit",
+                        o->model, c, why, b->account_ids[i]);
+            return FALSE;
+        }
+        if (c < 0) {
+            o->unassigned[why]++;
+            continue;
+        }
+        guint tier = b->account_tier[i];
+        if (tier == KZ_TIER_NONE || tier > KZ_TIER_HIGH) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_PLUGIN,
+                        "orgmodel '%s' gave account '%s' an owner though it has no touch tier", o->model,
+                        b->account_ids[i]);
+            return FALSE;
+        }
+        guint32 *count = &o->per_csm[(gsize)c * 4 + tier];
+        if (++*count > b->csms[c]->capacity[tier]) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_PLUGIN,
+                        "orgmodel '%s' put more %s accounts on CSM '%s' than the capacity of %u: refused, nothing "
+                        "is stored",
+                        o->model, tier_words[tier], b->csms[c]->id, b->csms[c]->capacity[tier]);
+            return FALSE;
+        }
+        o->assigned++;
+        int32_t was = b->current_owner[i];
+        if (was == c)
+            o->kept++;
+        else if (was < 0)
+            o->newly++;
+        else
+            o->moved++;
+        if (was >= 0 && c != was && strcmp(team_of(b, was), team_of(b, c)) != 0)
+            o->handoffs++;
+    }
+    for (guint i = 0; i < b->n_accounts; i++)
+        if (o->owner[i] < 0 && b->current_owner[i] >= 0)
+            o->unowned++;
+    return TRUE;
+}
+
+kz_org_outcome *kz_org_assign(kz_org *org, const kz_org_book *book, kz_instance *inst, GError **error)
+{
+    (void)org;
+    const kz_component_info *comp = kz_instance_component(inst);
+    g_autoptr(kz_org_outcome) o = g_new0(kz_org_outcome, 1);
+    o->model = g_strdup(kz_instance_name(inst));
+    guint n = book->n_accounts;
+    o->owner = g_new(int32_t, MAX(n, 1));
+    o->reason = g_new0(uint8_t, MAX(n, 1));
+    o->shortfall = g_new0(uint32_t, MAX(book->n_teams, 1));
+    for (guint i = 0; i < n; i++)
+        o->owner[i] = -1;
+    kz_org_result res = {sizeof res, 0, o->owner, o->reason, o->shortfall};
+    kz_instance_begin_call(inst);
+    int status = comp->vt.orgmodel.assign(kz_instance_self(inst), book, &res);
+    if (status != KZ_OK) {
+        kz_instance_fail(inst, status, "assigning owners", error);
+        return NULL;
+    }
+    if (!tally(book, o, error))
+        return NULL;
+    return g_steal_pointer(&o);
+}
+
+gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *out, GError **error)
+{
+    sqlite3 *db = kz_store_db(store);
+    const kz_org_book *b = &org->book;
+    gint64 now = kz_host_now();
+    sqlite3_stmt *up = NULL, *ch = NULL, *run = NULL;
+    gboolean ok = FALSE;
+    kz_store_lock(store);
+    if (!kz_sql_exec(db, "BEGIN IMMEDIATE", error))
+        goto out;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO account_state (account_id, owner, team, owner_since_us, unassigned)"
+                           " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner,"
+                           " team = excluded.team, owner_since_us = excluded.owner_since_us,"
+                           " unassigned = excluded.unassigned",
+                           -1, &up, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, from_team,"
+                           " to_team, handoff, run) VALUES (?, ?, 'owner', ?, ?, ?, ?, ?, ?)",
+                           -1, &ch, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO assign_runs (time_us, model, assigned, unassigned, moved, handoffs)"
+                           " VALUES (?, ?, ?, ?, ?, ?)",
+                           -1, &run, NULL) != SQLITE_OK) {
+        kz_sql_fail(db, error, "preparing the assignment");
+        goto rollback;
+    }
+    sqlite3_bind_int64(run, 1, now);
+    sqlite3_bind_text(run, 2, out->model, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(run, 3, out->assigned);
+    sqlite3_bind_int64(run, 4, (gint64)b->n_accounts - out->assigned);
+    sqlite3_bind_int64(run, 5, out->moved);
+    sqlite3_bind_int64(run, 6, out->handoffs);
+    if (sqlite3_step(run) != SQLITE_DONE) {
+        kz_sql_fail(db, error, "recording the assignment");
+        goto rollback;
+    }
+    gint64 run_id = sqlite3_last_insert_rowid(db);
+    for (guint i = 0; i < b->n_accounts; i++) {
+        const char *was = org->stored_owner->pdata[i];
+        const char *was_team = org->stored_team->pdata[i];
+        int32_t c = out->owner[i];
+        const char *to = c >= 0 ? b->csms[c]->id : NULL;
+        const char *to_team = team_of(b, c);
+        guint8 why = out->reason[i];
+        gboolean same_owner = g_strcmp0(was, to) == 0 && g_strcmp0(was_team, to_team) == 0;
+        if (same_owner && why == org->stored_reason[i])
+            continue;
+        sqlite3_bind_text(up, 1, b->account_ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(up, 2, to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(up, 3, to_team, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 4, now);
+        sqlite3_bind_int(up, 5, why);
+        if (sqlite3_step(up) != SQLITE_DONE) {
+            kz_sql_fail(db, error, "storing an owner");
+            goto rollback;
+        }
+        sqlite3_reset(up);
+        if (same_owner)
+            continue; /* only the reason it has none changed */
+        sqlite3_bind_text(ch, 1, b->account_ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ch, 2, now);
+        sqlite3_bind_text(ch, 3, was, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ch, 4, to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ch, 5, was_team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ch, 6, to_team, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ch, 7, was_team != NULL && to_team != NULL && strcmp(was_team, to_team) != 0);
+        sqlite3_bind_int64(ch, 8, run_id);
+        if (sqlite3_step(ch) != SQLITE_DONE) {
+            kz_sql_fail(db, error, "recording an owner change");
+            goto rollback;
+        }
+        sqlite3_reset(ch);
+    }
+    ok = kz_sql_exec(db, "COMMIT", error);
+    if (ok)
+        goto out;
+rollback:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(up);
+    sqlite3_finalize(ch);
+    sqlite3_finalize(run);
+    kz_store_unlock(store);
+    return ok;
+}
+
+gboolean kz_org_lifecycle_handoffs(kz_org *org, kz_instance *inst, guint8 *handoffs, GError **error)
+{
+    const kz_org_book *b = &org->book;
+    guint n = b->n_accounts;
+    kz_org_book step = *b;
+    g_autofree uint8_t *phase = g_new(uint8_t, MAX(n, 1));
+    g_autofree int32_t *owner = g_new(int32_t, MAX(n, 1));
+    for (guint i = 0; i < n; i++)
+        owner[i] = -1;
+    memset(handoffs, 0, n);
+    step.account_phase = phase;
+    step.current_owner = owner;
+    for (int p = KZ_PHASE_ONBOARDING; p <= KZ_PHASE_RENEWAL; p++) {
+        for (guint i = 0; i < n; i++)
+            phase[i] = b->account_phase[i] == KZ_PHASE_CHURNED ? KZ_PHASE_CHURNED : (uint8_t)p;
+        g_autoptr(kz_org_outcome) o = kz_org_assign(org, &step, inst, error);
+        if (o == NULL)
+            return FALSE;
+        for (guint i = 0; i < n; i++) {
+            const char *was = team_of(b, owner[i]), *now = team_of(b, o->owner[i]);
+            if (was != NULL && now != NULL && strcmp(was, now) != 0 && handoffs[i] < 255)
+                handoffs[i]++;
+            owner[i] = o->owner[i];
+        }
+    }
+    return TRUE;
+}

@@ -1,0 +1,288 @@
+# tests/cli/test_cli_org.sh — `kizuna lifecycle`, `kizuna assign` and
+# `kizuna org simulate` on a hand-made book of business, through the
+# kizuna binary and the bundled orgmodels plugin:
+#  - phases by the lifecycle's conditions (placement in the furthest phase
+#    an account may enter, exits passing through several phases, churn),
+#    success recorded, overdue past the due window, tiers by ordered rules;
+#    evaluating a day twice changes nothing; an earlier day is refused;
+#  - the specialist model: ownership follows the phase, high touch goes to
+#    the concierge team, an account moving from onboarding to adoption is
+#    handed off (recorded), capacity shortfall reported, not overloaded;
+#  - assign twice changes nothing; a CSM leaving moves only their accounts;
+#    a tier change moves only that account; --dry-run stores nothing;
+#  - the area model: a region with no team, tech touch to the cross-area
+#    team; `org simulate` compares every model and stores nothing;
+#  - config errors name file and line.
+. "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || fail "jq is needed"
+command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
+kz() { "$KIZUNA" --config "$WORK/$1.xml" "${@:2}"; }
+q() { sqlite3 "$WORK/org.db" "$1"; }
+
+# ---- the book: evaluated as of 2026-03-01 (windows end when it begins) -----
+cat >"$WORK/accounts.csv" <<'EOF'
+id,region,plan,arr,currency,contract_start,renewal_date,status
+N1,emea,basic,1000,EUR,2026-02-20,2027-02-20,active
+N2,emea,basic,1000,EUR,2026-01-01,2027-01-01,active
+D1,emea,basic,2000,EUR,2025-06-01,2026-12-01,active
+D2,apac,pro,80000,EUR,2025-01-01,2026-12-01,active
+H2,apac,pro,90000,EUR,2025-01-01,2026-12-01,active
+R1,emea,pro,5000,EUR,2025-04-01,2026-04-15,active
+X1,emea,basic,1000,EUR,2025-01-01,2026-06-01,cancelled
+L1,latam,pro,3000,EUR,2025-01-01,2026-12-01,active
+L2,latam,basic,500,EUR,2025-01-01,2026-12-01,active
+EOF
+# users and features in the 30 days before 2026-03-01
+cat >"$WORK/events.csv" <<'EOF'
+time,account,user,event
+2026-02-25T10:00:00Z,N1,u1,login
+2026-02-25T10:00:00Z,N2,u1,login
+2026-02-25T10:00:00Z,D1,u1,login
+2026-02-26T10:00:00Z,D1,u2,login
+2026-02-25T10:00:00Z,D2,u1,login
+2026-02-25T11:00:00Z,D2,u2,export
+2026-02-25T12:00:00Z,D2,u3,report
+2026-02-25T10:00:00Z,H2,u1,login
+2026-02-25T11:00:00Z,H2,u2,export
+2026-02-25T12:00:00Z,H2,u3,report
+2026-02-25T10:00:00Z,L1,u1,login
+2026-02-25T11:00:00Z,L1,u2,export
+2026-02-25T12:00:00Z,L1,u3,report
+2026-02-25T10:00:00Z,L2,u1,login
+2026-02-25T11:00:00Z,L2,u2,export
+2026-02-25T12:00:00Z,L2,u3,report
+EOF
+SOURCES='
+  <sources>
+    <source name="crm" component="csv">
+      <param name="path">accounts.csv</param>
+      <map entity="account">
+        <field name="id" from="id"/><field name="region" from="region"/><field name="plan" from="plan"/>
+        <field name="arr" from="arr"/><field name="currency" from="currency"/>
+        <field name="contract_start" from="contract_start"/><field name="renewal_date" from="renewal_date"/>
+        <trait name="status" from="status"/>
+      </map>
+    </source>
+    <source name="usage" component="csv">
+      <param name="path">events.csv</param>
+      <map entity="usage_event">
+        <field name="time" from="time"/><field name="account_id" from="account"/>
+        <field name="user_id" from="user"/><field name="name" from="event"/>
+      </map>
+    </source>
+  </sources>
+  <measures>
+    <measure name="users" kind="active_users" window="30d"/>
+    <measure name="features" kind="distinct_events" window="30d"/>
+  </measures>'
+# onboarding: done with two active users, due 30 days after the contract
+# starts; adoption: done with three features; expansion has no exit;
+# renewal: from 60 days before the renewal date until it moves on
+LIFECYCLE='
+  <lifecycle>
+    <phase name="onboarding" enter="contract_start &lt;= today" success="users &gt;= 2" due="30d" due_from="contract_start"/>
+    <phase name="adoption" success="features &gt;= 3"/>
+    <phase name="expansion"/>
+    <phase name="renewal" enter="renewal_days &lt;= 60" exit="renewal_days &gt; 60"/>
+    <phase name="churned" enter="trait.status = '"'cancelled'"'" exit="trait.status = '"'active'"'"/>
+  </lifecycle>
+  <tiers>
+    <tier name="high" when="arr &gt;= 50000"/>
+    <tier name="low" when="plan = '"'pro'"'"/>
+    <tier name="tech"/>
+  </tiers>'
+MODELS='
+  <orgmodels>
+    <orgmodel name="spec" component="specialist"/>
+    <orgmodel name="all" component="allrounder"/>
+    <orgmodel name="areas" component="area"/>
+  </orgmodels>'
+# specialist teams; the concierge can hold one high-touch account only
+ORG_SPEC='
+  <organization model="spec">
+    <team id="onb" function="onboarding" phases="onboarding"/>
+    <team id="adopt" function="adoption" phases="adoption|expansion" tiers="low|tech"/>
+    <team id="renew" function="renewal" phases="renewal"/>
+    <team id="concierge" function="concierge" tiers="high"/>
+    <csm id="o1" team="onb" high="5" low="5" tech="unlimited"/>
+    <csm id="a1" team="adopt" low="5" tech="unlimited"/>
+    <csm id="a2" team="adopt" low="5" tech="unlimited"/>
+    <csm id="r1" team="renew" high="5" low="5" tech="unlimited"/>
+    <csm id="c1" name="Chiyo" team="concierge" high="1"/>
+  </organization>'
+stack() { # stack NAME ORG
+  cat >"$WORK/$1.xml" <<EOF
+<kizuna version="1">
+  <store path="org.db"/>
+  $SOURCES
+  $LIFECYCLE
+  $MODELS
+  $2
+</kizuna>
+EOF
+}
+stack org "$ORG_SPEC"
+export KIZUNA_NOW=2026-03-01T12:00:00Z
+run 0 kz org sync
+
+# ---- lifecycle ---------------------------------------------------------------
+run 0 kz org lifecycle --as-of 2026-03-01 --json
+cp "$WORK/out" "$WORK/lc1.json"
+phase() { jq -r --arg id "$1" '.accounts[] | select(.id == $id) | .phase' "$WORK/lc1.json"; }
+tier() { jq -r --arg id "$1" '.accounts[] | select(.id == $id) | .tier' "$WORK/lc1.json"; }
+# N1: 9 days in, one user: onboarding, not yet due (due 2026-03-22)
+equals "$(phase N1)" onboarding "N1 phase"
+equals "$(jq -r '.accounts[] | select(.id == "N1") | .overdue' "$WORK/lc1.json")" false "N1 not overdue"
+# N2: contract 2026-01-01, one user: onboarding, overdue since 2026-01-31
+equals "$(phase N2)" onboarding "N2 phase"
+equals "$(jq -r '.accounts[] | select(.id == "N2") | .overdue' "$WORK/lc1.json")" true "N2 overdue"
+# D1: two users end onboarding (success), one feature keeps it in adoption
+equals "$(phase D1)" adoption "D1 passes onboarding"
+# D2: two users and three features pass onboarding and adoption
+equals "$(phase D2)" expansion "D2 passes two phases"
+# R1: renewal in 45 days: placed in the furthest phase it may enter
+equals "$(phase R1)" renewal "R1 placed in renewal"
+equals "$(phase X1)" churned "X1 churned"
+equals "$(tier D2)" high "D2 tier"
+equals "$(tier R1)" low "R1 tier (plan pro)"
+equals "$(tier N1)" tech "N1 tier"
+equals "$(jq -r '.phases.churned, .tiers.high, .overdue' "$WORK/lc1.json" | tr '\n' ' ')" "1 2 1 " "summary"
+# every success and phase change recorded, as of the evaluation
+equals "$(q "SELECT count(*) FROM state_changes WHERE account_id = 'D2' AND what = 'success'")" 2 "D2 successes"
+equals "$(q "SELECT coalesce(from_value, '') || '>' || to_value FROM state_changes WHERE account_id = 'D2' AND what = 'phase'")" \
+  ">expansion" "D2 change"
+equals "$(q "SELECT count(*) FROM state_changes WHERE what = 'overdue' AND account_id = 'N2'")" 1 "N2 overdue change"
+# the same day again: nothing changes
+before=$(q "SELECT count(*) FROM state_changes")
+run 0 kz org lifecycle --as-of 2026-03-01 --json
+equals "$(jq -r '.phase_changes, .tier_changes, .successes, .repeated' "$WORK/out" | tr '\n' ' ')" "0 0 0 true " \
+  "second evaluation"
+equals "$(q "SELECT count(*) FROM state_changes")" "$before" "no new changes"
+# back in time: refused
+run 1 kz org lifecycle --as-of 2026-02-20
+contains "$WORK/err" "evaluated as of 2026-03-01 already"
+run 0 kz org lifecycle --as-of 2026-03-01 --overdue
+contains "$WORK/out" "N2"
+lacks "$WORK/out" "N1 "
+
+# ---- specialist assignment ------------------------------------------------------
+run 0 kz org assign --dry-run --json
+equals "$(q "SELECT count(*) FROM account_state WHERE owner IS NOT NULL")" 0 "dry run stores nothing"
+run 0 kz org assign --json
+cp "$WORK/out" "$WORK/a1.json"
+owner() { q "SELECT coalesce(owner, '-') || '@' || coalesce(team, '-') FROM account_state WHERE account_id = '$1'"; }
+equals "$(owner N1)" o1@onb "N1 to onboarding"
+equals "$(owner N2)" o1@onb "N2 to onboarding"
+equals "$(owner R1)" r1@renew "R1 to renewal"
+equals "$(owner X1)" -@- "churned has no owner"
+# D2 and H2 are high touch; the concierge holds one: the larger ARR (H2)
+equals "$(owner H2)" c1@concierge "H2 to the concierge"
+equals "$(owner D2)" -@- "D2 left unassigned"
+equals "$(jq -r '.unassigned.no_capacity, .shortfall.concierge' "$WORK/a1.json" | tr '\n' ' ')" "1 1 " "shortfall"
+equals "$(q "SELECT unassigned FROM account_state WHERE account_id = 'D2'")" 2 "D2 reason no_capacity"
+# adoption/expansion, tech and low touch, balanced over a1 and a2
+equals "$(q "SELECT count(DISTINCT owner) FROM account_state WHERE team = 'adopt'")" 2 "balanced over adopt"
+# assigning again changes nothing
+changes=$(q "SELECT count(*) FROM state_changes")
+run 0 kz org assign --json
+equals "$(jq -r '.moved, .new, .unowned, (.changes | length)' "$WORK/out" | tr '\n' ' ')" "0 0 0 0 " "assign twice"
+equals "$(q "SELECT count(*) FROM state_changes")" "$changes" "no change rows"
+
+# ---- onboarding -> adoption: a hand-off -----------------------------------------
+# N1 gets a second user on 2026-03-05; on 2026-03-10 assign evaluates the
+# lifecycle of the day first
+echo "2026-03-05T10:00:00Z,N1,u2,login" >>"$WORK/events.csv"
+export KIZUNA_NOW=2026-03-10T12:00:00Z
+run 0 kz org sync
+run 0 kz org assign --json
+equals "$(q "SELECT phase FROM account_state WHERE account_id = 'N1'")" 2 "N1 in adoption"
+equals "$(owner N1 | cut -d@ -f2)" adopt "N1 owned by the adoption team"
+equals "$(q "SELECT from_team || '>' || to_team || ':' || handoff FROM state_changes
+            WHERE account_id = 'N1' AND what = 'owner' ORDER BY id DESC LIMIT 1")" "onb>adopt:1" "hand-off recorded"
+equals "$(jq -r '.handoffs' "$WORK/out")" 1 "one hand-off"
+equals "$(jq -r '[.changes[].account] | join(",")' "$WORK/out")" N1 "only N1 moved"
+run 0 kz org account N1
+contains "$WORK/out" "phase     adoption since 2026-03-11"
+contains "$WORK/out" "(team adopt)"
+
+# ---- a CSM leaves: only their accounts move ---------------------------------------
+gone=$(q "SELECT owner FROM account_state WHERE team = 'adopt' GROUP BY owner ORDER BY count(*) DESC LIMIT 1")
+stay=$([ "$gone" = a1 ] && echo a2 || echo a1)
+q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/before"
+stack org "${ORG_SPEC/<csm id=\"$gone\" team=\"adopt\" low=\"5\" tech=\"unlimited\"\/>/}"
+run 0 kz org assign --json
+q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/after"
+moved=$( (diff "$WORK/before" "$WORK/after" || true) | grep '^<' | cut -c3- | cut -d= -f2 | sort -u | tr '\n' ' ')
+equals "$moved" "$gone " "only the leaver's accounts moved"
+lacks "$WORK/after" "=$gone"
+equals "$(q "SELECT count(*) FROM account_state WHERE owner = '$stay'")" \
+  "$(grep -c "=$stay" "$WORK/after")" "the rest went to $stay"
+
+# ---- a tier change moves that account only ---------------------------------------
+# R1 grows to 60,000 EUR: high touch; the renewal team still covers it
+sed -i 's/^R1,emea,pro,5000,/R1,emea,pro,60000,/' "$WORK/accounts.csv"
+q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/before"
+export KIZUNA_NOW=2026-03-11T12:00:00Z
+run 0 kz org sync
+run 0 kz org assign --json
+equals "$(q "SELECT from_value || '>' || to_value FROM state_changes WHERE account_id = 'R1' AND what = 'tier'
+            ORDER BY id DESC LIMIT 1")" "low>high" "tier change recorded"
+equals "$(owner R1)" r1@renew "R1 kept by renewal (capacity for high)"
+q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/after"
+cmp -s "$WORK/before" "$WORK/after" || fail "the tier change moved someone"
+
+# ---- the area model: regions, a region with no team, cross-area tech touch ------
+stack org '
+  <organization model="areas">
+    <team id="emea" regions="emea"/>
+    <team id="apac" regions="apac"/>
+    <team id="tech" function="tech_touch" tiers="tech"/>
+    <csm id="e1" team="emea" high="5" low="5"/>
+    <csm id="p1" team="apac" high="5" low="5"/>
+    <csm id="t1" team="tech" tech="unlimited"/>
+  </organization>'
+run 0 kz org assign --json
+equals "$(owner L1)" -@- "latam low touch: no team"
+equals "$(q "SELECT unassigned FROM account_state WHERE account_id = 'L1'")" 1 "L1 reason no_team"
+equals "$(owner L2)" t1@tech "latam tech touch: the cross-area team"
+equals "$(owner D2)" p1@apac "apac high touch"
+equals "$(owner N2)" t1@tech "emea tech touch"
+equals "$(owner R1)" e1@emea "emea high touch"
+
+# ---- org simulate: every model side by side, nothing stored ------------------------
+# on the specialist organization again: its phase teams hand accounts off
+stack org "$ORG_SPEC"
+q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-before"
+run 0 kz org org simulate --json
+equals "$(jq -r '[.models[].model] | join(",")' "$WORK/out")" "spec,all,areas" "models"
+jq -e '.models[] | select(.assigned + .unassigned.no_team + .unassigned.no_capacity + .unassigned.excluded != 9)' \
+  "$WORK/out" >/dev/null && fail "every account counted once"
+# specialist: onboarding -> adoption -> expansion -> renewal passes three teams
+equals "$(jq -r '.models[] | select(.model == "spec") | .lifecycle_handoffs.max' "$WORK/out")" 2 \
+  "specialist: onb -> adopt -> renew"
+# areas: no team lists a region, so only the tech-touch accounts find one
+# (high: D2, H2, R1; low: L1 have none)
+equals "$(jq -r '.models[] | select(.model == "areas") | .unassigned.no_team' "$WORK/out")" 4 "areas no_team"
+jq -e '.models[] | .accounts_per_csm.all.max >= .accounts_per_csm.all.median' "$WORK/out" >/dev/null
+run 0 kz org org simulate
+contains "$WORK/out" "hand-offs per account"
+contains "$WORK/out" "team concierge h/l/t"
+q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-after"
+cmp -s "$WORK/state-before" "$WORK/state-after" || fail "org simulate stored something"
+
+# ---- config errors ----------------------------------------------------------------
+stack bad "${ORG_SPEC/model=\"spec\"/model=\"nope\"}"
+sed -i 's/"users &gt;= 2"/"usrs \&gt;= 2"/' "$WORK/bad.xml"
+run 1 kz bad check
+line=$(grep -n 'usrs' "$WORK/bad.xml" | cut -d: -f1)
+contains "$WORK/out" "bad.xml:$line: success=\"usrs >= 2\": column 1"
+contains "$WORK/out" "no <orgmodel name=\"nope\">"
+stack bad2 "${ORG_SPEC/team=\"onb\" high/team=\"nobody\" high}"
+run 1 kz bad2 check
+contains "$WORK/out" "csm 'o1': team 'nobody' is not declared"
+stack bad3 "$ORG_SPEC"
+sed -i 's/name="expansion"/name="expansion" enter="plan \&gt; 3"/' "$WORK/bad3.xml"
+run 1 kz bad3 check
+contains "$WORK/out" "enter=\"plan > 3\""
+sqlite3 "$WORK/org.db" "PRAGMA integrity_check" | grep -qx ok || fail "integrity_check"
+echo "ok"
