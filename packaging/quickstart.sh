@@ -30,3 +30,9 @@ echo "== kizuna score --as-of 2026-10-14 (measures rolled up, the health model's
 "$kz" --config build/sample/kizuna.xml score --as-of 2026-10-14
 echo "== kizuna account A-003 (its health, the top contributions, its data)"
 "$kz" --config build/sample/kizuna.xml account A-003 --recent 3
+echo "== kizuna lifecycle --as-of 2026-10-14 (phases and touch tiers by the config's rules)"
+"$kz" --config build/sample/kizuna.xml lifecycle --as-of 2026-10-14
+echo "== kizuna assign (owners through the specialist organization model)"
+"$kz" --config build/sample/kizuna.xml assign
+echo "== kizuna org simulate (every organization model side by side; nothing stored)"
+"$kz" --config build/sample/kizuna.xml org simulate
