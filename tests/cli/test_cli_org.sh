@@ -12,7 +12,8 @@
 #    a tier change moves only that account; --dry-run stores nothing;
 #  - the area model: a region with no team, tech touch to the cross-area
 #    team; `org simulate` compares every model and stores nothing;
-#  - config errors name file and line.
+#  - a model that overloads a CSM or fails is refused, and nothing is
+#    stored; config errors name file and line.
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed"
 command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
@@ -269,6 +270,36 @@ contains "$WORK/out" "hand-offs per account"
 contains "$WORK/out" "team concierge h/l/t"
 q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-after"
 cmp -s "$WORK/state-before" "$WORK/state-after" || fail "org simulate stored something"
+
+# ---- a model that breaks the rules: refused, nothing stored -------------------------
+q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-before"
+changes=$(q "SELECT count(*) FROM state_changes")
+# o1 takes one high-touch account; the book has three
+GREEDY_ORG=${ORG_SPEC/model=\"spec\"/model=\"greedy\"}
+GREEDY_ORG=${GREEDY_ORG/team=\"onb\" high=\"5\"/team=\"onb\" high=\"1\"}
+cat >"$WORK/greedy.xml" <<EOF
+<kizuna version="1">
+  <store path="org.db"/>
+  <plugins><dir>$KZ_TEST_PLUGIN_DIR/orgmodel</dir></plugins>
+  $SOURCES
+  $LIFECYCLE
+  <orgmodels>
+    <orgmodel name="greedy" component="greedy"/>
+    <orgmodel name="broken" component="greedy"><param name="fail">true</param></orgmodel>
+  </orgmodels>
+  $GREEDY_ORG
+</kizuna>
+EOF
+run 1 kz greedy assign
+contains "$WORK/err" "orgmodel 'greedy' put more"
+contains "$WORK/err" "on CSM 'o1' than the capacity of 1: refused, nothing is stored"
+sed -i 's/model="greedy"/model="broken"/' "$WORK/greedy.xml"
+run 1 kz greedy assign
+contains "$WORK/err" "instance 'broken'"
+contains "$WORK/err" "the model's spreadsheet is missing"
+q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-after"
+cmp -s "$WORK/state-before" "$WORK/state-after" || fail "a refused answer changed account_state"
+equals "$(q "SELECT count(*) FROM state_changes")" "$changes" "a refused answer recorded changes"
 
 # ---- config errors ----------------------------------------------------------------
 stack bad "${ORG_SPEC/model=\"spec\"/model=\"nope\"}"
