@@ -7,6 +7,7 @@
 #include "errors.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 
 void kz_org_free(kz_org *org)
@@ -104,6 +105,7 @@ kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
         return NULL;
     }
     sqlite3 *db = kz_store_db(store);
+    gint64 T0 = g_get_monotonic_time();
     g_autoptr(kz_org) org = g_new0(kz_org, 1);
     org->strings = g_string_chunk_new(1 << 20);
     org->account_ids = g_ptr_array_new();
@@ -166,6 +168,7 @@ kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
         kz_sql_fail(db, error, "reading the book of business");
         return NULL;
     }
+    fprintf(stderr, "TIMING load %.3f\n", (g_get_monotonic_time() - T0) / 1e6);
     kz_org_book *b = &org->book;
     b->size = sizeof *b;
     b->n_accounts = i;
@@ -279,26 +282,96 @@ kz_org_outcome *kz_org_assign(kz_org *org, const kz_org_book *book, kz_instance 
     return g_steal_pointer(&o);
 }
 
+/* Owner changes per INSERT statement: one statement of many rows costs
+ * SQLite much less than as many single-row ones. */
+#define CHANGE_CHUNK 32
+#define CHANGE_COLS  8
+/* The page cache while the changes are written (KiB): a first assignment
+ * rewrites every account_state row and adds a state_changes row and an
+ * index entry per account; with SQLite's default 2 MiB the pages are
+ * spilled to the WAL and read back as they are touched again. */
+#define STORE_CACHE_KIB 131072
+
+static const char change_sql[] = "INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, from_team,"
+                                 " to_team, handoff, run) VALUES ";
+static const char change_row[] = "(?, ?, 'owner', ?, ?, ?, ?, ?, ?)";
+
+/* An INSERT of `rows` owner changes into state_changes. */
+static sqlite3_stmt *prepare_changes(sqlite3 *db, guint rows)
+{
+    GString *sql = g_string_new(change_sql);
+    for (guint r = 0; r < rows; r++) {
+        if (r > 0)
+            g_string_append_c(sql, ',');
+        g_string_append(sql, change_row);
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql->str, (int)sql->len, &st, NULL) != SQLITE_OK)
+        st = NULL;
+    g_string_free(sql, TRUE);
+    return st;
+}
+
+/* Binds the owner change of account `i` as row `row` of `st`. */
+static void bind_change(sqlite3_stmt *st, guint row, const kz_org *org, const kz_org_outcome *out, guint i, gint64 now,
+                        gint64 run_id)
+{
+    const kz_org_book *b = &org->book;
+    const char *was = org->stored_owner->pdata[i];
+    const char *was_team = org->stored_team->pdata[i];
+    int32_t c = out->owner[i];
+    const char *to = c >= 0 ? b->csms[c]->id : NULL;
+    const char *to_team = team_of(b, c);
+    int at = (int)(row * CHANGE_COLS);
+    sqlite3_bind_text(st, at + 1, b->account_ids[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, at + 2, now);
+    sqlite3_bind_text(st, at + 3, was, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 4, to, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 5, was_team, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 6, to_team, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, at + 7, was_team != NULL && to_team != NULL && strcmp(was_team, to_team) != 0);
+    sqlite3_bind_int64(st, at + 8, run_id);
+}
+
+/* Steps `st` once as a whole statement; FALSE with the store's error. */
+static gboolean step_done(sqlite3 *db, sqlite3_stmt *st, GError **error, const char *what)
+{
+    gboolean ok = sqlite3_step(st) == SQLITE_DONE || kz_sql_fail(db, error, what);
+    sqlite3_reset(st);
+    return ok;
+}
+
 gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *out, GError **error)
 {
     sqlite3 *db = kz_store_db(store);
     const kz_org_book *b = &org->book;
     gint64 now = kz_host_now();
-    sqlite3_stmt *up = NULL, *ch = NULL, *run = NULL;
+    sqlite3_stmt *upd = NULL, *ins = NULL, *ch1 = NULL, *chn = NULL, *run = NULL;
     gboolean ok = FALSE;
+    gint64 T0 = g_get_monotonic_time();
     kz_store_lock(store);
+    gint64 cache = -2000; /* SQLite's default, restored when it cannot be read */
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        cache = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_exec(db, "PRAGMA cache_size = -" G_STRINGIFY(STORE_CACHE_KIB), NULL, NULL, NULL);
     if (!kz_sql_exec(db, "BEGIN IMMEDIATE", error))
         goto out;
+    /* Most accounts have a row already (the lifecycle wrote it): a plain
+     * UPDATE finds it with one lookup, where an upsert looks twice. The
+     * upsert is for the rest. */
     if (sqlite3_prepare_v2(db,
+                           "UPDATE account_state SET owner = ?2, team = ?3, owner_since_us = ?4, unassigned = ?5"
+                           " WHERE account_id = ?1",
+                           -1, &upd, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
                            "INSERT INTO account_state (account_id, owner, team, owner_since_us, unassigned)"
                            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner,"
                            " team = excluded.team, owner_since_us = excluded.owner_since_us,"
                            " unassigned = excluded.unassigned",
-                           -1, &up, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, from_team,"
-                           " to_team, handoff, run) VALUES (?, ?, 'owner', ?, ?, ?, ?, ?, ?)",
-                           -1, &ch, NULL) != SQLITE_OK ||
+                           -1, &ins, NULL) != SQLITE_OK ||
+        (ch1 = prepare_changes(db, 1)) == NULL || (chn = prepare_changes(db, CHANGE_CHUNK)) == NULL ||
         sqlite3_prepare_v2(db,
                            "INSERT INTO assign_runs (time_us, model, assigned, unassigned, moved, handoffs)"
                            " VALUES (?, ?, ?, ?, ?, ?)",
@@ -312,11 +385,13 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
     sqlite3_bind_int64(run, 4, (gint64)b->n_accounts - out->assigned);
     sqlite3_bind_int64(run, 5, out->moved);
     sqlite3_bind_int64(run, 6, out->handoffs);
-    if (sqlite3_step(run) != SQLITE_DONE) {
-        kz_sql_fail(db, error, "recording the assignment");
+    if (!step_done(db, run, error, "recording the assignment"))
         goto rollback;
-    }
     gint64 run_id = sqlite3_last_insert_rowid(db);
+    /* the accounts whose owner changed, written CHANGE_CHUNK at a time */
+    guint pending[CHANGE_CHUNK];
+    guint n_pending = 0;
+    gint64 T_upd = 0, T_ch = 0;
     for (guint i = 0; i < b->n_accounts; i++) {
         const char *was = org->stored_owner->pdata[i];
         const char *was_team = org->stored_team->pdata[i];
@@ -327,41 +402,58 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
         gboolean same_owner = g_strcmp0(was, to) == 0 && g_strcmp0(was_team, to_team) == 0;
         if (same_owner && why == org->stored_reason[i])
             continue;
-        sqlite3_bind_text(up, 1, b->account_ids[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(up, 2, to, -1, SQLITE_STATIC);
-        sqlite3_bind_text(up, 3, to_team, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(up, 4, now);
-        sqlite3_bind_int(up, 5, why);
-        if (sqlite3_step(up) != SQLITE_DONE) {
-            kz_sql_fail(db, error, "storing an owner");
+        sqlite3_bind_text(upd, 1, b->account_ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 2, to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 3, to_team, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(upd, 4, now);
+        sqlite3_bind_int(upd, 5, why);
+        gint64 TU = g_get_monotonic_time();
+        if (!step_done(db, upd, error, "storing an owner"))
             goto rollback;
+        T_upd += g_get_monotonic_time() - TU;
+        if (sqlite3_changes(db) == 0) {
+            sqlite3_bind_text(ins, 1, b->account_ids[i], -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 2, to, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 3, to_team, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 4, now);
+            sqlite3_bind_int(ins, 5, why);
+            if (!step_done(db, ins, error, "storing an owner"))
+                goto rollback;
         }
-        sqlite3_reset(up);
         if (same_owner)
             continue; /* only the reason it has none changed */
-        sqlite3_bind_text(ch, 1, b->account_ids[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ch, 2, now);
-        sqlite3_bind_text(ch, 3, was, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ch, 4, to, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ch, 5, was_team, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ch, 6, to_team, -1, SQLITE_STATIC);
-        sqlite3_bind_int(ch, 7, was_team != NULL && to_team != NULL && strcmp(was_team, to_team) != 0);
-        sqlite3_bind_int64(ch, 8, run_id);
-        if (sqlite3_step(ch) != SQLITE_DONE) {
-            kz_sql_fail(db, error, "recording an owner change");
+        pending[n_pending++] = i;
+        if (n_pending < CHANGE_CHUNK)
+            continue;
+        for (guint r = 0; r < n_pending; r++)
+            bind_change(chn, r, org, out, pending[r], now, run_id);
+        gint64 TC = g_get_monotonic_time();
+        if (!step_done(db, chn, error, "recording an owner change"))
             goto rollback;
-        }
-        sqlite3_reset(ch);
+        T_ch += g_get_monotonic_time() - TC;
+        n_pending = 0;
     }
+    for (guint r = 0; r < n_pending; r++) {
+        bind_change(ch1, 0, org, out, pending[r], now, run_id);
+        if (!step_done(db, ch1, error, "recording an owner change"))
+            goto rollback;
+    }
+    fprintf(stderr, "TIMING upd %.3f ch %.3f\n", T_upd / 1e6, T_ch / 1e6);
+    fprintf(stderr, "TIMING loop %.3f\n", (g_get_monotonic_time() - T0) / 1e6);
     ok = kz_sql_exec(db, "COMMIT", error);
+    fprintf(stderr, "TIMING commit %.3f\n", (g_get_monotonic_time() - T0) / 1e6);
     if (ok)
         goto out;
 rollback:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
-    sqlite3_finalize(up);
-    sqlite3_finalize(ch);
+    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(ch1);
+    sqlite3_finalize(chn);
     sqlite3_finalize(run);
+    g_autofree char *restore = g_strdup_printf("PRAGMA cache_size = %" G_GINT64_FORMAT, cache);
+    sqlite3_exec(db, restore, NULL, NULL, NULL);
     kz_store_unlock(store);
     return ok;
 }
