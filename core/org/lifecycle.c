@@ -487,27 +487,54 @@ static gboolean eval_phases(run_ctx *rc, const phase_conds *pc, const cond_set *
     return rc_step == SQLITE_DONE || kz_sql_fail(rc->db, error, "evaluating the lifecycle");
 }
 
+/* Changes per INSERT statement: one statement of many rows costs SQLite
+ * much less than as many single-row ones (a first evaluation records two
+ * or three changes per account). */
+#define CHANGE_CHUNK 100
+#define CHANGE_COLS  6
+
+/* An INSERT of `rows` changes into state_changes. */
+static sqlite3_stmt *prepare_changes(sqlite3 *db, guint rows)
+{
+    GString *sql = g_string_new("INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, run) "
+                                "VALUES ");
+    for (guint r = 0; r < rows; r++)
+        g_string_append(sql, r == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql->str, (int)sql->len, &st, NULL) != SQLITE_OK)
+        st = NULL;
+    g_string_free(sql, TRUE);
+    return st;
+}
+
 static gboolean write_changes(run_ctx *rc, GError **error)
 {
-    sqlite3_stmt *ins = NULL;
-    if (sqlite3_prepare_v2(rc->db,
-                           "INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, run) "
-                           "VALUES (?, ?, ?, ?, ?, ?)",
-                           -1, &ins, NULL) != SQLITE_OK)
+    sqlite3_stmt *one = prepare_changes(rc->db, 1), *many = one != NULL ? prepare_changes(rc->db, CHANGE_CHUNK) : NULL;
+    if (many == NULL) {
+        sqlite3_finalize(one);
         return kz_sql_fail(rc->db, error, "preparing state_changes");
+    }
     gboolean ok = TRUE;
-    for (guint i = 0; ok && i < rc->changes->len; i++) {
-        const change *c = &g_array_index(rc->changes, change, i);
-        sqlite3_bind_text(ins, 1, c->account, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 2, rc->as_of);
-        sqlite3_bind_text(ins, 3, c->what, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 4, c->from, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 5, c->to, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 6, rc->run);
+    guint n = rc->changes->len;
+    for (guint i = 0; ok && i < n;) {
+        /* whole chunks while they last, then one by one, in order */
+        sqlite3_stmt *ins = n - i >= CHANGE_CHUNK ? many : one;
+        guint rows = ins == many ? CHANGE_CHUNK : 1;
+        for (guint r = 0; r < rows; r++, i++) {
+            const change *c = &g_array_index(rc->changes, change, i);
+            int at = (int)(r * CHANGE_COLS);
+            sqlite3_bind_text(ins, at + 1, c->account, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, at + 2, rc->as_of);
+            sqlite3_bind_text(ins, at + 3, c->what, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, at + 4, c->from, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, at + 5, c->to, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, at + 6, rc->run);
+        }
         ok = sqlite3_step(ins) == SQLITE_DONE || kz_sql_fail(rc->db, error, "recording a change");
         sqlite3_reset(ins);
     }
-    sqlite3_finalize(ins);
+    sqlite3_finalize(one);
+    sqlite3_finalize(many);
     return ok;
 }
 
@@ -541,27 +568,34 @@ static gboolean write_phases(run_ctx *rc, GArray *states, GError **error)
 /* The first tier rule that holds, for every account; changes stored. */
 static gboolean eval_tiers(run_ctx *rc, const int *rule_cond, const cond_set *cs, const kz_config *cfg, GError **error)
 {
-    sqlite3_stmt *st = prepare_select(rc->db, "a.id, st.tier", cs, error);
+    sqlite3_stmt *st = prepare_select(rc->db, "a.id, st.tier, st.account_id IS NOT NULL", cs, error);
     if (st == NULL)
         return FALSE;
-    sqlite3_stmt *up = NULL;
-    if (sqlite3_prepare_v2(rc->db,
+    /* An account with a row (most: the phases wrote it) gets a plain
+     * UPDATE, which finds the row with one lookup where an upsert looks
+     * twice; the upsert is for the rest. */
+    sqlite3_stmt *upd = NULL, *up = NULL;
+    if (sqlite3_prepare_v2(rc->db, "UPDATE account_state SET tier = ?2, tier_since_us = ?3 WHERE account_id = ?1", -1,
+                           &upd, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(rc->db,
                            "INSERT INTO account_state (account_id, tier, tier_since_us) VALUES (?, ?, ?)"
                            " ON CONFLICT (account_id) DO UPDATE SET tier = excluded.tier,"
                            " tier_since_us = excluded.tier_since_us",
                            -1, &up, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
+        sqlite3_finalize(upd);
         return kz_sql_fail(rc->db, error, "preparing account_state");
     }
     /* collected first: writing account_state while reading it would move
      * rows under the cursor */
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) tiers = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GByteArray) has_row = g_byte_array_new();
     int rc_step;
     while ((rc_step = sqlite3_step(st)) == SQLITE_ROW) {
         int old = sqlite3_column_int(st, 1), tier = KZ_TIER_NONE;
         for (guint i = 0; i < cfg->tier_rules->len && tier == KZ_TIER_NONE; i++)
-            if (rule_cond[i] < 0 || sqlite3_column_int(st, 2 + rule_cond[i]) != 0)
+            if (rule_cond[i] < 0 || sqlite3_column_int(st, 3 + rule_cond[i]) != 0)
                 tier = ((kz_config_tier_rule *)cfg->tier_rules->pdata[i])->tier;
         rc->sum->per_tier[tier]++;
         if (tier == old)
@@ -570,17 +604,26 @@ static gboolean eval_tiers(run_ctx *rc, const int *rule_cond, const cond_set *cs
         add_change(rc, id, "tier", kz_tier_name(old), kz_tier_name(tier));
         g_ptr_array_add(ids, g_strdup(id));
         g_array_append_val(tiers, tier);
+        guint8 has = sqlite3_column_int(st, 2) != 0;
+        g_byte_array_append(has_row, &has, 1);
         rc->sum->tier_changes++;
     }
     sqlite3_finalize(st);
     gboolean ok = rc_step == SQLITE_DONE || kz_sql_fail(rc->db, error, "evaluating the tiers");
     for (guint i = 0; ok && i < ids->len; i++) {
-        sqlite3_bind_text(up, 1, ids->pdata[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int(up, 2, g_array_index(tiers, int, i));
-        sqlite3_bind_int64(up, 3, rc->as_of);
-        ok = sqlite3_step(up) == SQLITE_DONE || kz_sql_fail(rc->db, error, "storing a tier");
-        sqlite3_reset(up);
+        /* the UPDATE, then the upsert if it found no row after all */
+        for (int k = has_row->data[i] ? 0 : 1; k < 2; k++) {
+            sqlite3_stmt *w = k == 0 ? upd : up;
+            sqlite3_bind_text(w, 1, ids->pdata[i], -1, SQLITE_STATIC);
+            sqlite3_bind_int(w, 2, g_array_index(tiers, int, i));
+            sqlite3_bind_int64(w, 3, rc->as_of);
+            ok = sqlite3_step(w) == SQLITE_DONE || kz_sql_fail(rc->db, error, "storing a tier");
+            sqlite3_reset(w);
+            if (!ok || sqlite3_changes(rc->db) > 0)
+                break;
+        }
     }
+    sqlite3_finalize(upd);
     sqlite3_finalize(up);
     return ok;
 }
