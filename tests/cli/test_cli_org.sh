@@ -315,5 +315,50 @@ stack bad3 "$ORG_SPEC"
 sed -i 's/name="expansion"/name="expansion" enter="plan \&gt; 3"/' "$WORK/bad3.xml"
 run 1 kz bad3 check
 contains "$WORK/out" "enter=\"plan > 3\""
+# ---- a large change: owners written by one UPDATE over the whole table -------------
+# 2,100 accounts on two CSMs; then one leaves and about 1,050 move (over
+# the 1,024 and 1/16 of the book that take the whole-table path)
+{
+  echo "id,region,plan,arr,currency,contract_start,renewal_date,status"
+  for i in $(seq 1 2100); do echo "B$i,emea,basic,$i,EUR,2025-01-01,2027-01-01,active"; done
+} >"$WORK/big.csv"
+big() { # big NAME CSMS
+  cat >"$WORK/$1.xml" <<EOF
+<kizuna version="1">
+  <store path="big.db"/>
+  <sources>
+    <source name="crm" component="csv">
+      <param name="path">big.csv</param>
+      <map entity="account"><field name="id" from="id"/><field name="region" from="region"/>
+        <field name="arr" from="arr"/><field name="currency" from="currency"/></map>
+    </source>
+  </sources>
+  <tiers><tier name="tech"/></tiers>
+  <orgmodels><orgmodel name="all" component="allrounder"/></orgmodels>
+  <organization model="all"><team id="t"/>$2</organization>
+</kizuna>
+EOF
+}
+bq() { sqlite3 "$WORK/big.db" "$1"; }
+big big '<csm id="b1" team="t" tech="unlimited"/><csm id="b2" team="t" tech="unlimited"/>'
+run 0 kz big sync
+run 0 kz big assign --json
+jq -r '.changes[] | .account + "=" + .to + "@" + .to_team' "$WORK/out" | sort >"$WORK/want"
+bq "SELECT account_id || '=' || owner || '@' || team FROM account_state ORDER BY 1" | sort >"$WORK/got"
+cmp -s "$WORK/want" "$WORK/got" || fail "stored owners differ from the answer (first assignment)"
+equals "$(wc -l <"$WORK/got")" 2100 "every account stored"
+equals "$(bq "SELECT count(*) FROM state_changes WHERE what = 'owner'")" 2100 "a change row each"
+big big '<csm id="b2" team="t" tech="unlimited"/>'
+moved=$(bq "SELECT count(*) FROM account_state WHERE owner = 'b1'")
+run 0 kz big assign --json
+equals "$(jq -r '.moved' "$WORK/out")" "$moved" "b1's accounts moved"
+[ "$moved" -ge 1024 ] || fail "only $moved moved: the whole-table path is not reached"
+equals "$(bq "SELECT count(*) FROM account_state WHERE owner = 'b2' AND team = 't' AND unassigned = 0")" 2100 \
+  "all on b2"
+equals "$(bq "SELECT count(*) FROM state_changes WHERE what = 'owner' AND from_value = 'b1' AND to_value = 'b2'")" \
+  "$moved" "a change row per move"
+run 0 kz big assign --json
+equals "$(jq -r '.changes | length' "$WORK/out")" 0 "stable after the large change"
+sqlite3 "$WORK/big.db" "PRAGMA integrity_check" | grep -qx ok || fail "integrity_check (big)"
 sqlite3 "$WORK/org.db" "PRAGMA integrity_check" | grep -qx ok || fail "integrity_check"
 echo "ok"
