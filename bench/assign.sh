@@ -205,25 +205,6 @@ note "organization: $n_csms CSMs in $n_teams teams; capacities per CSM: region t
 
 # ---- sync and lifecycle -----------------------------------------------------
 
-# run_noting WHAT OUT CMD...: runs CMD with stdout to OUT, noting every 20 s
-# that it still runs; dies when it fails. Sets $took (ms).
-run_noting() {
-    local what=$1 out=$2 t0 pid rc=0 tenths=0
-    shift 2
-    t0=$(now_ms)
-    "$@" >"$out" &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        sleep 0.1
-        tenths=$((tenths + 1))
-        if [ $((tenths % 200)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
-            note "  $what: still running after $((tenths / 10)) s"
-        fi
-    done
-    wait "$pid" || rc=$?
-    took=$(($(now_ms) - t0))
-    [ "$rc" -eq 0 ] || die "$what failed (exit $rc; its output: $out)"
-}
 
 stack="$data/${models[0]}.xml"
 note "syncing $accounts accounts (untimed)"

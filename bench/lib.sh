@@ -278,3 +278,24 @@ built_at() { date -u -r "$1" '+%Y-%m-%d %H:%M:%S UTC'; }            # a file's m
 sha12() { sha256sum "$1" | cut -c1-12; }                            # a file's short checksum
 cpu_model() { awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo; }
 ram() { awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo; }
+
+# run_noting WHAT OUT CMD...: runs CMD with stdout to OUT, noting every 20 s
+# that it still runs; dies when it fails. Sets $took (ms).
+# shellcheck disable=SC2034 # took: read by the scripts
+run_noting() {
+    local what=$1 out=$2 t0 pid rc=0 tenths=0
+    shift 2
+    t0=$(now_ms)
+    "$@" >"$out" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 0.1
+        tenths=$((tenths + 1))
+        if [ $((tenths % 200)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
+            note "  $what: still running after $((tenths / 10)) s"
+        fi
+    done
+    wait "$pid" || rc=$?
+    took=$(($(now_ms) - t0))
+    [ "$rc" -eq 0 ] || die "$what failed (exit $rc; its output: $out)"
+}

@@ -124,25 +124,6 @@ need_space $((accounts * 3 / 2)) "$accounts accounts"
 build_c gen_accounts -lm
 gen="$work/gen_accounts"
 
-# run_noting WHAT OUT CMD...: runs CMD with stdout to OUT, noting every 20 s
-# that it still runs; dies when it fails. Sets $took (ms).
-run_noting() {
-    local what=$1 out=$2 t0 pid rc=0 tenths=0
-    shift 2
-    t0=$(now_ms)
-    "$@" >"$out" &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        sleep 0.1
-        tenths=$((tenths + 1))
-        if [ $((tenths % 200)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
-            note "  $what: still running after $((tenths / 10)) s"
-        fi
-    done
-    wait "$pid" || rc=$?
-    took=$(($(now_ms) - t0))
-    [ "$rc" -eq 0 ] || die "$what failed (exit $rc; its output: $out)"
-}
 
 data="$work/data"
 mkdir "$data"
