@@ -39,8 +39,13 @@ _Static_assert(MIN_SCORER_SIZE == offsetof(kz_scorer_vtable, train), "scorer: tr
 _Static_assert(MIN_COMPONENT_SIZE == sizeof(kz_component) && MIN_PARAM_SIZE == sizeof(kz_param_spec) &&
                    MIN_CHANNEL_SIZE == sizeof(kz_channel_vtable) && MIN_ORGMODEL_SIZE == sizeof(kz_orgmodel_vtable),
                "1.0: every field of these is required");
-/* Entities 1..KZ_ENTITY_ROW (the row entity is 1.1). */
-#define KNOWN_ENTITIES (((1u << (KZ_ENTITY_ROW + 1)) - 1) & ~1u)
+/* The entities a plugin built against `minor` may declare: 1..KZ_ENTITY_ROW
+ * (the row entity is 1.1, taken from any 1.x), KZ_ENTITY_CSM from 1.2. */
+static guint32 known_entities(guint minor)
+{
+    guint last = minor >= 2 ? KZ_ENTITY_CSM : KZ_ENTITY_ROW;
+    return ((1u << (last + 1)) - 1) & ~1u;
+}
 
 /* abi_major and abi_minor sit at fixed offsets in every major version. */
 #define MIN_VERSIONED_SIZE (offsetof(kz_plugin_descriptor, abi_minor) + sizeof(uint16_t))
@@ -373,9 +378,9 @@ static gboolean load_vtable(kz_component_info *info, const void *vtable, gboolea
             *reason = g_strdup_printf("component '%s': source entities bit 0 names no entity: use KZ_ENTITY_MASK()",
                                       info->name);
             return FALSE;
-        } else if ((v->entities & ~KNOWN_ENTITIES) != 0)
+        } else if ((v->entities & ~known_entities(info->plugin->abi_minor)) != 0)
             return unknown(info, skip, reason, "source declares unknown entities (mask 0x%x)",
-                           v->entities & ~KNOWN_ENTITIES);
+                           v->entities & ~known_entities(info->plugin->abi_minor));
         else if (v->entities == 0) {
             *reason = g_strdup_printf("component '%s': source declares no valid entities (mask 0x%x)", info->name,
                                       v->entities);

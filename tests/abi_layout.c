@@ -23,6 +23,7 @@ NO_TAIL(kz_usage_event, origin);
 NO_TAIL(kz_ticket, origin);
 NO_TAIL(kz_subscription, origin);
 NO_TAIL(kz_survey_answer, origin);
+NO_TAIL(kz_csm, origin);
 NO_TAIL(kz_field, column);
 NO_TAIL(kz_row, origin);
 NO_TAIL(kz_batch, cursor);

@@ -87,7 +87,8 @@ static void test_loader_refuses_each_broken_plugin(void)
     assert_refused(reg, "/undefined_symbol.so", "undefined symbol: kz_test_symbol_nobody_defines");
     assert_refused(reg, "/bad_param.so", "secret parameter 'token' must not have a default");
     assert_refused(reg, "/bad_flags.so", "parameter 'name' has unknown flags 0x20");
-    g_assert_cmpuint(kz_registry_refusals(reg)->len, ==, 13);
+    assert_refused(reg, "/csm_too_early.so", "component 'early-csm': source declares unknown entities (mask 0x100)");
+    g_assert_cmpuint(kz_registry_refusals(reg)->len, ==, 14);
     /* the refused plugins' components are not reachable */
     g_assert_null(kz_registry_find_component(reg, "dup-id-score"));
     g_assert_null(kz_registry_find_component(reg, "abi2-score"));

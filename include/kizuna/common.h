@@ -47,9 +47,11 @@ extern "C" {
  * kz_field, kz_row in source.h) for sources whose layout the stack
  * config maps, and kz_sink.flush (emit() may return before a batch is
  * stored); a 1.0 plugin loads and runs unchanged, its emit() still
- * returning once the batch is stored. */
+ * returning once the batch is stored. 1.2 adds the CSM entity
+ * (KZ_ENTITY_CSM, kz_csm in source.h), so the people who own accounts can
+ * come from an HR system or the CRM's users; older plugins are unaffected. */
 #define KZ_ABI_MAJOR 1
-#define KZ_ABI_MINOR 1
+#define KZ_ABI_MINOR 2
 
 /* Marks the one symbol a plugin exports. Plugins are built with hidden
  * visibility (the SDK does that), so nothing else leaks out of them. */

@@ -34,7 +34,10 @@ enum kz_entity {
      * with the types, date formats and value maps given there, and
      * quarantines what does not convert. A source emitting rows declares
      * KZ_ENTITY_MASK(KZ_ENTITY_ROW) and never needs to know the mapping. */
-    KZ_ENTITY_ROW = 7
+    KZ_ENTITY_ROW = 7,
+    /* Since 1.2: a customer success manager (kz_csm), the people the
+     * organization model assigns accounts to. */
+    KZ_ENTITY_CSM = 8
 };
 #define KZ_ENTITY_MASK(e) (1u << (e))
 
@@ -197,6 +200,36 @@ typedef struct kz_survey_answer {
     uint32_t reserved_;
     kz_origin origin;
 } kz_survey_answer;
+
+enum kz_csm_status { KZ_CSM_STATUS_NONE = 0, KZ_CSM_ACTIVE = 1, KZ_CSM_INACTIVE = 2 };
+
+/* A CSM (since 1.2): one person who owns accounts, as an HR system or the
+ * CRM's user list knows them. The host merges these with the CSMs of the
+ * stack config's <organization> (the config's entry wins for an id given
+ * in both); `team` must name a team of that <organization>. An inactive
+ * CSM (left, on leave) owns nothing: the next assignment moves their
+ * accounts. Capacities count accounts per touch tier: KZ_INT_NONE =
+ * absent (the stored value stays; never given = 0), KZ_CSM_UNLIMITED = no
+ * limit (a pooled tech-touch desk). */
+#define KZ_CSM_UNLIMITED INT64_C(4294967295) /* = KZ_CAPACITY_UNLIMITED of orgmodel.h */
+typedef struct kz_csm {
+    int64_t capacity_high;
+    int64_t capacity_low;
+    int64_t capacity_tech;
+    const char *id; /* required: the name accounts' owners use */
+    const char *name;
+    const char *email;
+    const char *team;          /* a team id of <organization> */
+    const char *region;        /* for area teams, or NULL */
+    const char *manager;       /* the id of their lead, for escalations, or NULL */
+    const char *const *skills; /* n_skills, e.g. "japanese", "healthcare" */
+    const kz_trait *traits;
+    uint32_t n_skills;
+    uint32_t status; /* enum kz_csm_status; NONE = absent (a new CSM is active) */
+    uint32_t n_traits;
+    uint32_t reserved_;
+    kz_origin origin;
+} kz_csm;
 
 /* One named text field of a row (since 1.1). Frozen: it never grows. */
 typedef struct kz_field {

@@ -3,20 +3,26 @@
 # binary: listings, JSON shape, refusals with reasons, exit codes.
 . "$(dirname "$0")/lib.sh"
 
+# the ABI the public headers describe; the binary and the plugins built
+# with them must say the same
+ABI="$(sed -n 's/^#define KZ_ABI_MAJOR \([0-9]*\)$/\1/p' "$KZ_SOURCE_DIR/include/kizuna/common.h").$(
+  sed -n 's/^#define KZ_ABI_MINOR \([0-9]*\)$/\1/p' "$KZ_SOURCE_DIR/include/kizuna/common.h")"
+[[ $ABI =~ ^1\.[0-9]+$ ]] || fail "no ABI version in common.h ($ABI)"
+
 # --version
 run 0 "$KIZUNA" --version
-contains "$WORK/out" "plugin ABI 1.1"
+contains "$WORK/out" "plugin ABI $ABI)"
 
 # plugins --json: the bundled log plugin (default dir) and the good test plugin
 KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/good" run 0 "$KIZUNA" plugins --json
 jq -e '.plugins | map(.id) | index("org.kizuna.log") != null' "$WORK/out" >/dev/null || fail "log plugin not listed"
-jq -e '.host.abi == "1.1"' "$WORK/out" >/dev/null || fail "host abi"
+equals "$(jq -r .host.abi "$WORK/out")" "$ABI" "host abi"
 good=$(jq -c '.plugins[] | select(.id == "org.kizuna.test.good")' "$WORK/out")
 [ -n "$good" ] || fail "good plugin not listed"
 equals "$(jq -r .version <<<"$good")" "1.0.0" version
 equals "$(jq -r .vendor <<<"$good")" "Kizuna tests" vendor
 equals "$(jq -r .license <<<"$good")" "MIT" license
-equals "$(jq -r .abi <<<"$good")" "1.1" abi
+equals "$(jq -r .abi <<<"$good")" "$ABI" abi
 equals "$(jq -r .path <<<"$good")" "$(realpath "$KZ_TEST_PLUGIN_DIR/good/good.so")" path
 equals "$(jq -r '.components | map(.kind) | join(",")' <<<"$good")" "scorer,channel" kinds
 equals "$(jq -r '.components[1].tiers | join(",")' <<<"$good")" "low" tiers
@@ -32,9 +38,9 @@ KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/refusals" run 0 "$KIZUNA" plugins
 contains "$WORK/out" "org.kizuna.test.good 1.0.0"
 contains "$WORK/out" "abi_major2.so: built for plugin ABI 2.0"
 contains "$WORK/out" "no_entry.so: no entry symbol"
-contains "$WORK/out" "12 files refused"
+contains "$WORK/out" "13 files refused"
 KIZUNA_PLUGIN_PATH="$KZ_TEST_PLUGIN_DIR/refusals" run 0 "$KIZUNA" plugins --json
-equals "$(jq -r '.refused | length' "$WORK/out")" "12" "refused count"
+equals "$(jq -r '.refused | length' "$WORK/out")" "13" "refused count"
 jq -e '.refused[] | select(.path | endswith("/dup_id.so")) | .reason | contains("duplicate plugin id")' \
   "$WORK/out" >/dev/null || fail "dup_id reason"
 
@@ -47,8 +53,8 @@ run 1 "$KIZUNA" plugin check --json "$KZ_TEST_PLUGIN_DIR/refusals/unknown_kind.s
 equals "$(jq -r .loadable "$WORK/out")" "false" loadable
 jq -e '.reasons[0] | contains("unknown component kind 9")' "$WORK/out" >/dev/null || fail "json reason"
 run 0 "$KIZUNA" plugin check --json "$KZ_TEST_PLUGIN_DIR/compat/new_minor.so"
-equals "$(jq -r .plugin.abi "$WORK/out")" "1.2" "newer minor"
-jq -e '.plugin.notes[0] | contains("needs plugin ABI 1.2")' "$WORK/out" >/dev/null || fail "newer-minor note"
+equals "$(jq -r .plugin.abi "$WORK/out")" "1.$((${ABI#1.} + 1))" "newer minor"
+jq -e ".plugin.notes[0] | contains(\"needs plugin ABI 1.$((${ABI#1.} + 1))\")" "$WORK/out" >/dev/null || fail "newer-minor note"
 # a plugin that crashes or hangs while loading is refused; the host lives on
 run 1 "$KIZUNA" plugin check "$KZ_TEST_PLUGIN_DIR/crash/crash_on_load.so"
 contains "$WORK/err" "crash_on_load.so: crashed while loading: killed by signal"
