@@ -27,7 +27,7 @@ static void setup(fixture *f, gconstpointer data)
     f->dir = kz_test_tmpdir();
     f->reg = kz_registry_new();
     g_autofree char *plugins = g_build_filename(KZ_TEST_PLUGIN_DIR, "source", NULL);
-    g_assert_cmpuint(kz_registry_scan_dir(f->reg, plugins, TRUE), ==, 2); /* test-gen, test-ack */
+    g_assert_cmpuint(kz_registry_scan_dir(f->reg, plugins, TRUE), ==, 3); /* test-gen, test-ack, test-csm */
     g_autofree char *db = g_build_filename(f->dir, "kizuna.db", NULL);
     g_autoptr(GError) err = NULL;
     f->store = kz_store_open(db, &err);
@@ -203,11 +203,77 @@ static void test_sync_flush_and_state(fixture *f, gconstpointer data)
     kz_instance_destroy(inst);
 }
 
+/* CSMs as typed records (ABI 1.2): stored with skills, traits and
+ * capacities (above KZ_CSM_UNLIMITED reads as unlimited); a new CSM with
+ * no status is active; the bad ones are quarantined with their reason; a
+ * later record that only says "inactive" keeps everything else. */
+static kz_instance *csm_source(fixture *f, gboolean leave)
+{
+    GHashTable *params = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)kz_param_value_free);
+    kz_param_value *v = g_new0(kz_param_value, 1);
+    g_assert_true(kz_param_parse(KZ_PARAM_BOOL, leave ? "true" : "false", v, NULL));
+    g_hash_table_insert(params, g_strdup("leave"), v);
+    g_autoptr(GError) err = NULL;
+    kz_instance *inst =
+        kz_instance_create(kz_registry_find_component(f->reg, "test-csm"), "hr", params, f->store, &err);
+    g_assert_no_error(err);
+    return inst;
+}
+
+static void test_sync_csm_records(fixture *f, gconstpointer data)
+{
+    (void)data;
+    kz_instance *inst = csm_source(f, FALSE);
+    kz_sync_report r;
+    sync_once(f, inst, &r);
+    const kz_sync_counts *c = &r.entity[KZ_ENTITY_CSM];
+    g_assert_cmpuint(c->read, ==, 8);
+    g_assert_cmpuint(c->inserted, ==, 4);
+    g_assert_cmpuint(c->quarantined, ==, 4);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM csms WHERE id = 'ana' AND name = 'Ana Sato' AND email ="
+                             " 'ana@example.com' AND team = 'adopt' AND region = 'apac' AND manager = 'mia'"
+                             " AND skills = '[\"japanese\",\"healthcare\"]' AND capacity_high = 10"
+                             " AND capacity_low = 40 AND capacity_tech = 4294967295 AND status = 1"
+                             " AND json_extract(traits, '$.hired') = '2024-04-01' AND source = 'hr'"),
+                    ==, 1);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM csms WHERE id = 'ben' AND status = 1 AND capacity_high IS NULL"), ==,
+                    1);
+    g_assert_cmpint(count(f, "SELECT status FROM csms WHERE id = 'cai'"), ==, KZ_CSM_INACTIVE);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM quarantine WHERE entity = 8 AND line = 6"
+                             " AND reason = 'high-touch capacity is negative (-1)'"),
+                    ==, 1);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM quarantine WHERE line = 7 AND reason = 'unknown CSM status 7'"), ==,
+                    1);
+    g_assert_cmpint(
+        count(f, "SELECT count(*) FROM quarantine WHERE line = 8 AND reason = '3 skills announced but none given'"), ==,
+        1);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM quarantine WHERE line = 9 AND reason = 'missing CSM id'"), ==, 1);
+    kz_sync_report_clear(&r);
+
+    /* the same records again: unchanged */
+    sqlite3_exec(kz_store_db(f->store), "DELETE FROM source_cursors", NULL, NULL, NULL);
+    sync_once(f, inst, &r);
+    g_assert_cmpuint(r.entity[KZ_ENTITY_CSM].unchanged, ==, 4);
+    kz_sync_report_clear(&r);
+    kz_instance_destroy(inst);
+
+    /* ana leaves: only her status changes */
+    inst = csm_source(f, TRUE);
+    sync_once(f, inst, &r);
+    g_assert_cmpuint(r.entity[KZ_ENTITY_CSM].updated, ==, 1);
+    g_assert_cmpint(count(f, "SELECT count(*) FROM csms WHERE id = 'ana' AND status = 2 AND team = 'adopt'"
+                             " AND capacity_low = 40 AND name = 'Ana Sato'"),
+                    ==, 1);
+    kz_sync_report_clear(&r);
+    kz_instance_destroy(inst);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add("/sync/flush-and-state-wait-for-the-store", fixture, NULL, setup, test_sync_flush_and_state, teardown);
     g_test_add("/sync/counts-and-resync", fixture, NULL, setup, test_sync_counts_and_resync, teardown);
     g_test_add("/sync/quarantines-bad-records", fixture, NULL, setup, test_sync_quarantines_bad_records, teardown);
+    g_test_add("/sync/csm-records", fixture, NULL, setup, test_sync_csm_records, teardown);
     return g_test_run();
 }

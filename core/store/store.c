@@ -185,6 +185,19 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL, model TEXT NOT NULL,"
     "  assigned INTEGER NOT NULL, unassigned INTEGER NOT NULL, moved INTEGER NOT NULL, handoffs INTEGER NOT NULL"
     ");",
+    /* 5: CSMs from sources (kz_csm, ABI 1.2), merged with the config's
+     * <organization> when assigning. Capacities are accounts per tier,
+     * NULL = never given (0), 4294967295 = unlimited; skills a JSON array. */
+    "CREATE TABLE csms ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT, email TEXT, team TEXT, region TEXT, manager TEXT,"
+    "  skills TEXT,"
+    "  capacity_high INTEGER, capacity_low INTEGER, capacity_tech INTEGER,"
+    "  status INTEGER NOT NULL DEFAULT 1," /* enum kz_csm_status */
+    "  traits TEXT,"
+    "  source TEXT NOT NULL,"
+    "  updated_us INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 struct kz_store {

@@ -19,7 +19,7 @@
 
 /* ---- what each entity's records hold ---------------------------------------- */
 
-typedef enum { T_STR, T_TIME, T_DOUBLE, T_INT, T_MONEY, T_ENUM, T_TAGS } field_type;
+typedef enum { T_STR, T_TIME, T_DOUBLE, T_INT, T_MONEY, T_ENUM, T_TAGS, T_CAPACITY } field_type;
 
 typedef struct {
     const char *name;
@@ -27,6 +27,7 @@ typedef struct {
     size_t off;
     const char *const *enums; /* T_ENUM: names by value, [0] = NONE */
     size_t aux_off;           /* T_TAGS: n_tags; T_MONEY: the currency field */
+    /* T_CAPACITY: a whole number, or "unlimited" */
 } field_def;
 
 typedef struct {
@@ -44,6 +45,7 @@ static const char *const ticket_statuses[] = {"none", "new", "open", "pending", 
 static const char *const ticket_kinds[] = {"none", "question", "incident", "problem", "task", "feature_request", NULL};
 static const char *const sub_statuses[] = {"none", "trialing", "active", "past_due", "canceled", "ended", NULL};
 static const char *const survey_kinds[] = {"none", "nps", "csat", NULL};
+static const char *const csm_statuses[] = {"none", "active", "inactive", NULL};
 
 /* Other spellings found in exports (Zendesk "hold", British "cancelled"). */
 static const char *const enum_aliases[][2] = {
@@ -112,6 +114,19 @@ static const field_def survey_fields[] = {
     {"kind", T_ENUM, offsetof(kz_survey_answer, kind), survey_kinds, 0},
     {"comment", T_STR, offsetof(kz_survey_answer, comment), NULL, 0},
 };
+static const field_def csm_fields[] = {
+    {"id", T_STR, offsetof(kz_csm, id), NULL, 0},
+    {"name", T_STR, offsetof(kz_csm, name), NULL, 0},
+    {"email", T_STR, offsetof(kz_csm, email), NULL, 0},
+    {"team", T_STR, offsetof(kz_csm, team), NULL, 0},
+    {"region", T_STR, offsetof(kz_csm, region), NULL, 0},
+    {"manager", T_STR, offsetof(kz_csm, manager), NULL, 0},
+    {"skills", T_TAGS, offsetof(kz_csm, skills), NULL, offsetof(kz_csm, n_skills)},
+    {"high", T_CAPACITY, offsetof(kz_csm, capacity_high), NULL, 0},
+    {"low", T_CAPACITY, offsetof(kz_csm, capacity_low), NULL, 0},
+    {"tech", T_CAPACITY, offsetof(kz_csm, capacity_tech), NULL, 0},
+    {"status", T_ENUM, offsetof(kz_csm, status), csm_statuses, 0},
+};
 
 static const char *const account_required[] = {"id", NULL};
 static const char *const contact_required[] = {"id", "account_id", NULL};
@@ -119,6 +134,7 @@ static const char *const event_required[] = {"account_id", "time", "name", NULL}
 static const char *const ticket_required[] = {"id", "account_id", "opened", NULL};
 static const char *const subscription_required[] = {"id", "account_id", "period_start", "mrr|mrr_minor", NULL};
 static const char *const survey_required[] = {"account_id", "time", "score", "kind", NULL};
+static const char *const csm_required[] = {"id", NULL};
 
 static const entity_def entities[] = {
     {KZ_ENTITY_ACCOUNT, "account", account_fields, G_N_ELEMENTS(account_fields), TRUE,
@@ -135,6 +151,8 @@ static const entity_def entities[] = {
      subscription_required},
     {KZ_ENTITY_SURVEY_ANSWER, "survey_answer", survey_fields, G_N_ELEMENTS(survey_fields), FALSE, 0, 0,
      offsetof(kz_survey_answer, origin), survey_required},
+    {KZ_ENTITY_CSM, "csm", csm_fields, G_N_ELEMENTS(csm_fields), TRUE, offsetof(kz_csm, traits),
+     offsetof(kz_csm, n_traits), offsetof(kz_csm, origin), csm_required},
 };
 
 /* ---- presets ------------------------------------------------------------------ */
@@ -944,6 +962,17 @@ static gboolean convert_value(kz_mapping *m, const rule *r, const char *value, v
             return TRUE;
         *why = g_strdup("is not a whole number");
         return FALSE;
+    case T_CAPACITY: {
+        gint64 *cap = &AT(rec, f->off, gint64);
+        if (g_ascii_strcasecmp(value, "unlimited") == 0) {
+            *cap = KZ_CSM_UNLIMITED;
+            return TRUE;
+        }
+        if (parse_int64(value, cap) && *cap >= 0)
+            return TRUE;
+        *why = g_strdup("is not a capacity (a whole number of accounts, or unlimited)");
+        return FALSE;
+    }
     case T_MONEY: {
         const char *currency = AT(rec, f->aux_off, const char *);
         if (parse_money(value, kz_currency_digits(currency), &AT(rec, f->off, gint64), why))
@@ -990,7 +1019,7 @@ static void init_record(const entity_def *def, void *rec, const kz_row *row)
 {
     for (gsize i = 0; i < def->n_fields; i++) {
         const field_def *f = &def->fields[i];
-        if (f->type == T_TIME || f->type == T_INT || f->type == T_MONEY)
+        if (f->type == T_TIME || f->type == T_INT || f->type == T_MONEY || f->type == T_CAPACITY)
             AT(rec, f->off, gint64) = KZ_INT_NONE;
         else if (f->type == T_DOUBLE)
             AT(rec, f->off, double) = NAN;

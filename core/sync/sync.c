@@ -28,8 +28,8 @@
 #define MAX_RAW_BYTES         2048  /* of a quarantined record's raw text, kept */
 #define MAX_CURSOR_BYTES      4096
 
-static const char *const entity_names[KZ_SYNC_ENTITIES] = {"unknown", "account",      "contact",       "usage_event",
-                                                           "ticket",  "subscription", "survey_answer", "row"};
+static const char *const entity_names[KZ_SYNC_ENTITIES] = {
+    "unknown", "account", "contact", "usage_event", "ticket", "subscription", "survey_answer", "row", "csm"};
 
 const char *kz_entity_name(guint entity)
 {
@@ -57,6 +57,8 @@ enum {
     ST_SUB,
     ST_SURVEY,
     ST_SURVEY_UPDATE,
+    ST_CSM_EXISTS,
+    ST_CSM,
     ST_QUARANTINE,
     ST_UNQUARANTINE,
     ST_CURSOR_GET,
@@ -157,6 +159,26 @@ static const char *const sql[ST_COUNT] = {
         "UPDATE survey_answers SET account_id = ?2, contact_id = ?3, time_us = ?4, kind = ?5, score = ?6, "
         "comment = ?7, source = ?8 WHERE key = ?1 AND (account_id IS NOT ?2 OR contact_id IS NOT ?3 OR "
         "time_us IS NOT ?4 OR kind IS NOT ?5 OR score IS NOT ?6 OR comment IS NOT ?7)",
+    [ST_CSM_EXISTS] =
+        "SELECT 1 FROM csms WHERE id = ?1",
+    [ST_CSM] =
+        "INSERT INTO csms (id, name, email, team, region, manager, skills, capacity_high, capacity_low, "
+        "capacity_tech, status, traits, source, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, coalesce(?11, 1), ?12, ?13, ?14) ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, "
+        "name), email = coalesce(excluded.email, email), team = coalesce(excluded.team, team), region = "
+        "coalesce(excluded.region, region), manager = coalesce(excluded.manager, manager), skills = "
+        "coalesce(excluded.skills, skills), capacity_high = coalesce(excluded.capacity_high, capacity_high), "
+        "capacity_low = coalesce(excluded.capacity_low, capacity_low), capacity_tech = "
+        "coalesce(excluded.capacity_tech, capacity_tech), status = coalesce(?11, status), traits = "
+        "json_patch(coalesce(traits, '{}'), coalesce(excluded.traits, '{}')), source = excluded.source, "
+        "updated_us = excluded.updated_us WHERE coalesce(excluded.name, name) IS NOT name OR "
+        "coalesce(excluded.email, email) IS NOT email OR coalesce(excluded.team, team) IS NOT team OR "
+        "coalesce(excluded.region, region) IS NOT region OR coalesce(excluded.manager, manager) IS NOT "
+        "manager OR coalesce(excluded.skills, skills) IS NOT skills OR coalesce(excluded.capacity_high, "
+        "capacity_high) IS NOT capacity_high OR coalesce(excluded.capacity_low, capacity_low) IS NOT "
+        "capacity_low OR coalesce(excluded.capacity_tech, capacity_tech) IS NOT capacity_tech OR "
+        "coalesce(?11, status) IS NOT status OR json_patch(coalesce(traits, '{}'), "
+        "coalesce(excluded.traits, '{}')) IS NOT coalesce(traits, '{}')",
     [ST_QUARANTINE] =
         "INSERT INTO quarantine (instance, entity, file, line, column_no, raw, reason, first_seen_us, "
         "last_seen_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT (instance, entity, file, "
@@ -801,6 +823,64 @@ static outcome store_survey(sync_run *run, const kz_survey_answer *a, char **rea
 
 /* ---- quarantine ------------------------------------------------------------- */
 
+/* A capacity: absent, a count, or unlimited (anything from
+ * KZ_CSM_UNLIMITED up reads as unlimited). */
+static gboolean check_capacity(const char *tier, int64_t *capacity, char **reason)
+{
+    if (*capacity == KZ_INT_NONE)
+        return TRUE;
+    if (*capacity < 0) {
+        *reason = g_strdup_printf("%s-touch capacity is negative (%" G_GINT64_FORMAT ")", tier, (gint64)*capacity);
+        return FALSE;
+    }
+    *capacity = MIN(*capacity, KZ_CSM_UNLIMITED);
+    return TRUE;
+}
+
+static outcome store_csm(sync_run *run, const kz_csm *c, char **reason)
+{
+    kz_csm v = *c;
+    if (!check_text("CSM id", c->id, TRUE, reason) || !check_text("name", c->name, FALSE, reason) ||
+        !check_text("email", c->email, FALSE, reason) || !check_text("team", c->team, FALSE, reason) ||
+        !check_text("region", c->region, FALSE, reason) || !check_text("manager", c->manager, FALSE, reason) ||
+        !check_traits(c->traits, c->n_traits, reason) || !check_capacity("high", &v.capacity_high, reason) ||
+        !check_capacity("low", &v.capacity_low, reason) || !check_capacity("tech", &v.capacity_tech, reason))
+        return OUT_INVALID;
+    if (c->n_skills > 0 && c->skills == NULL) {
+        *reason = g_strdup_printf("%u skills announced but none given", c->n_skills);
+        return OUT_INVALID;
+    }
+    for (guint32 i = 0; i < c->n_skills; i++)
+        if (!check_text("skill", c->skills[i], TRUE, reason))
+            return OUT_INVALID;
+    if (c->status > KZ_CSM_INACTIVE || c->reserved_ != 0) {
+        *reason = g_strdup_printf("unknown CSM status %u", c->status);
+        return OUT_INVALID;
+    }
+    sqlite3_bind_text(run->st[ST_CSM_EXISTS], 1, c->id, -1, SQLITE_STATIC);
+    int existed = step_exists(run, run->st[ST_CSM_EXISTS]);
+    g_autofree char *skills = tags_json(c->skills, c->n_skills);
+    g_autofree char *traits = traits_json(c->traits, c->n_traits);
+    sqlite3_stmt *st = run->st[ST_CSM];
+    bind_text(st, 1, c->id);
+    bind_text(st, 2, c->name);
+    bind_text(st, 3, c->email);
+    bind_text(st, 4, c->team);
+    bind_text(st, 5, c->region);
+    bind_text(st, 6, c->manager);
+    bind_text(st, 7, skills);
+    bind_int(st, 8, v.capacity_high);
+    bind_int(st, 9, v.capacity_low);
+    bind_int(st, 10, v.capacity_tech);
+    if (c->status == KZ_CSM_STATUS_NONE)
+        sqlite3_bind_null(st, 11);
+    else
+        sqlite3_bind_int(st, 11, (int)c->status);
+    bind_text(st, 12, traits);
+    bind_text(st, 13, run->instance);
+    sqlite3_bind_int64(st, 14, run->now);
+    return upsert_outcome(existed, step_write(run, st));
+}
 /* A bounded, valid-UTF-8 copy of a record's raw text. */
 static char *bounded_raw(const char *raw)
 {
@@ -865,6 +945,7 @@ typedef union {
     kz_ticket ticket;
     kz_subscription subscription;
     kz_survey_answer survey;
+    kz_csm csm;
 } any_record;
 
 static const gsize record_sizes[KZ_SYNC_ENTITIES] = {0,
@@ -874,7 +955,8 @@ static const gsize record_sizes[KZ_SYNC_ENTITIES] = {0,
                                                      sizeof(kz_ticket),
                                                      sizeof(kz_subscription),
                                                      sizeof(kz_survey_answer),
-                                                     sizeof(kz_row)};
+                                                     sizeof(kz_row),
+                                                     sizeof(kz_csm)};
 
 /* Stores one record (already copied into host memory); the origin says
  * where it came from. */
@@ -889,6 +971,7 @@ static outcome store_record(sync_run *run, guint entity, const any_record *rec, 
     case KZ_ENTITY_SUBSCRIPTION:
         *origin = &rec->subscription.origin;
         return store_subscription(run, &rec->subscription, reason, &failed);
+    case KZ_ENTITY_CSM: *origin = &rec->csm.origin; return store_csm(run, &rec->csm, reason);
     default: *origin = &rec->survey.origin; return store_survey(run, &rec->survey, reason, &failed);
     }
 }
@@ -1030,6 +1113,21 @@ static void copy_record(arena *a, guint entity, any_record *r)
         r->subscription.traits = copy_traits(a, r->subscription.traits, r->subscription.n_traits);
         copy_origin(a, &r->subscription.origin);
         break;
+    case KZ_ENTITY_CSM: {
+        S(r->csm.id), S(r->csm.name), S(r->csm.email), S(r->csm.team), S(r->csm.region), S(r->csm.manager);
+        gsize skill_bytes;
+        if (!g_size_checked_mul(&skill_bytes, r->csm.n_skills, sizeof(char *)))
+            r->csm.skills = NULL; /* not a real count (32-bit): quarantined */
+        else if (r->csm.skills != NULL && r->csm.n_skills > 0) {
+            const char **skills = arena_alloc(a, skill_bytes);
+            for (guint32 i = 0; i < r->csm.n_skills; i++)
+                skills[i] = arena_str(a, r->csm.skills[i]);
+            r->csm.skills = skills;
+        }
+        r->csm.traits = copy_traits(a, r->csm.traits, r->csm.n_traits);
+        copy_origin(a, &r->csm.origin);
+        break;
+    }
     default:
         S(r->survey.id), S(r->survey.account_id), S(r->survey.contact_id), S(r->survey.comment);
         copy_origin(a, &r->survey.origin);
@@ -1227,8 +1325,8 @@ static gboolean write_job(sync_run *run, const job *j)
         g_clear_pointer(&run->chunk[i].traits, g_free);
     run->n_chunk = 0;
     /* what the batch changed moves on, for the measures that read it */
-    for (int e = KZ_ENTITY_ACCOUNT; ok && e <= KZ_ENTITY_SURVEY_ANSWER; e++)
-        if (counts[e].inserted + counts[e].updated > 0) {
+    for (int e = KZ_ENTITY_ACCOUNT; ok && e < KZ_SYNC_ENTITIES; e++)
+        if (e != KZ_ENTITY_ROW && counts[e].inserted + counts[e].updated > 0) {
             sqlite3_stmt *st = run->st[ST_GENERATION];
             sqlite3_bind_int(st, 1, e);
             ok = step_write(run, st) >= 0;
@@ -1353,7 +1451,7 @@ static int sink_emit(const kz_sink *sink, const kz_batch *batch)
     if (batch == NULL || batch->size < offsetof(kz_batch, cursor) + sizeof batch->cursor)
         return sink_fail(run, KZ_ERR_INVALID, "emitted a batch whose size is too small");
     guint entity = batch->entity;
-    if (entity < KZ_ENTITY_ACCOUNT || entity > KZ_ENTITY_ROW ||
+    if (entity < KZ_ENTITY_ACCOUNT || entity >= KZ_SYNC_ENTITIES ||
         !(kz_instance_component(run->source)->vt.source.entities & KZ_ENTITY_MASK(entity)))
         return sink_fail(run, KZ_ERR_INVALID, "emitted entity %u, which it does not declare", entity);
     if (batch->count > 0 && (batch->records == NULL || batch->record_size < record_sizes[entity]))
@@ -1397,7 +1495,7 @@ static int sink_reject(const kz_sink *sink, const kz_reject *r)
     if (r == NULL || r->size < offsetof(kz_reject, origin) + sizeof r->origin)
         return sink_fail(run, KZ_ERR_INVALID, "rejected a record with a reject struct that is too small");
     pending_reject *p = g_new0(pending_reject, 1);
-    p->entity = r->entity <= KZ_ENTITY_ROW ? r->entity : 0;
+    p->entity = r->entity < KZ_SYNC_ENTITIES ? r->entity : 0;
     p->file = g_strdup(r->origin.file);
     p->raw = bounded_raw(r->origin.raw);
     p->reason = g_utf8_make_valid(r->reason != NULL ? r->reason : "rejected by the source", -1);

@@ -26,10 +26,10 @@ typedef struct kz_sync_counts {
     guint64 read, inserted, updated, unchanged, quarantined;
 } kz_sync_counts;
 
-/* Index 0: rejects whose entity the source did not know; 1..6 the
+/* Index 0: rejects whose entity the source did not know; 1..6 and 8 the
  * entities; 7 (KZ_ENTITY_ROW): rows the source could not read at all
  * (read = quarantined there: a row that is read becomes entities). */
-#define KZ_SYNC_ENTITIES 8
+#define KZ_SYNC_ENTITIES (KZ_ENTITY_CSM + 1)
 
 typedef struct kz_sync_report kz_sync_report;
 struct kz_sync_report {
