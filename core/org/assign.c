@@ -6,6 +6,7 @@
 
 #include "errors.h"
 
+#include <json-glib/json-glib.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -15,16 +16,17 @@ void kz_org_free(kz_org *org)
         return;
     if (org->strings != NULL)
         g_string_chunk_free(org->strings);
-    g_ptr_array_unref(org->account_ids);
-    g_ptr_array_unref(org->stored_owner);
-    g_ptr_array_unref(org->stored_team);
+    g_clear_pointer(&org->account_ids, g_ptr_array_unref);
+    g_clear_pointer(&org->stored_owner, g_ptr_array_unref);
+    g_clear_pointer(&org->stored_team, g_ptr_array_unref);
     g_free(org->stored_reason);
-    g_ptr_array_unref(org->regions);
+    g_clear_pointer(&org->regions, g_ptr_array_unref);
     g_free(org->teams);
     g_free(org->csms);
-    g_ptr_array_unref(org->team_ptrs);
-    g_ptr_array_unref(org->csm_ptrs);
-    g_array_unref(org->team_regions);
+    g_clear_pointer(&org->team_ptrs, g_ptr_array_unref);
+    g_clear_pointer(&org->csm_ptrs, g_ptr_array_unref);
+    g_clear_pointer(&org->team_regions, g_array_unref);
+    g_clear_pointer(&org->skill_names, g_ptr_array_unref);
     g_free(org->account_region);
     g_free(org->account_phase);
     g_free(org->account_tier);
@@ -48,14 +50,101 @@ static int32_t region_index(kz_org *org, GHashTable *index, const char *name)
     return i;
 }
 
-static void load_org(kz_org *org, const kz_config_org *co, GHashTable *regions, GHashTable *csm_index)
+/* A CSM of a source (the csms table), before it joins the organization. */
+typedef struct {
+    const char *id, *name, *team, *region, *source;
+    guint32 capacity[4];
+    guint skills_at, n_skills; /* into the skills array */
+} stored_csm;
+
+static guint32 stored_capacity(sqlite3_stmt *st, int col)
 {
-    guint nt = co->teams->len, nc = co->csms->len;
-    org->teams = g_new0(kz_org_team, MAX(nt, 1));
-    org->csms = g_new0(kz_org_csm, MAX(nc, 1));
-    org->team_ptrs = g_ptr_array_sized_new(nt);
-    org->csm_ptrs = g_ptr_array_sized_new(nc);
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return KZ_CAPACITY_NONE;
+    sqlite3_int64 v = sqlite3_column_int64(st, col);
+    return v < 0 ? KZ_CAPACITY_NONE : v >= (sqlite3_int64)KZ_CAPACITY_UNLIMITED ? KZ_CAPACITY_UNLIMITED : (guint32)v;
+}
+
+/* The active CSMs the sources gave (status 1), in id order, leaving out
+ * ids the config names: the config's entry wins. A CSM whose team is not
+ * a team of the organization fails the load rather than being left out,
+ * which would move all of their accounts away. */
+static gboolean read_stored_csms(kz_org *org, sqlite3 *db, const kz_config_org *co, GHashTable *team_index, GArray *out,
+                                 GError **error)
+{
+    g_autoptr(GHashTable) in_config = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < co->csms->len; i++)
+        g_hash_table_add(in_config, ((kz_config_csm *)co->csms->pdata[i])->id);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, name, team, region, skills, capacity_high, capacity_low, capacity_tech, source"
+                           " FROM csms WHERE status = 1 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        kz_sql_fail(db, error, "reading the CSMs of the sources");
+        return FALSE;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (g_hash_table_contains(in_config, id))
+            continue;
+        const char *team = (const char *)sqlite3_column_text(st, 2);
+        const char *source = (const char *)sqlite3_column_text(st, 8);
+        if (team == NULL || !g_hash_table_contains(team_index, team)) {
+            if (team == NULL)
+                g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID,
+                            "CSM '%s' (from source '%s') has no team: map a team for them, or set them inactive", id,
+                            source);
+            else
+                g_set_error(error, KZ_ERROR, KZ_ERROR_INVALID,
+                            "CSM '%s' (from source '%s') is in team '%s', which <organization> (line %u) does not "
+                            "have; add the team or map the CSM to one of its teams",
+                            id, source, team, co->line);
+            sqlite3_finalize(st);
+            return FALSE;
+        }
+        stored_csm c = {.id = g_string_chunk_insert(org->strings, id),
+                        .team = g_string_chunk_insert_const(org->strings, team),
+                        .source = g_string_chunk_insert_const(org->strings, source),
+                        .skills_at = org->skill_names->len};
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *region = (const char *)sqlite3_column_text(st, 3);
+        c.name = name != NULL ? g_string_chunk_insert(org->strings, name) : c.id;
+        c.region = region != NULL ? g_string_chunk_insert_const(org->strings, region) : NULL;
+        c.capacity[KZ_TIER_HIGH] = stored_capacity(st, 5);
+        c.capacity[KZ_TIER_LOW] = stored_capacity(st, 6);
+        c.capacity[KZ_TIER_TECH] = stored_capacity(st, 7);
+        const char *skills = (const char *)sqlite3_column_text(st, 4);
+        if (skills != NULL) {
+            g_autoptr(JsonParser) parser = json_parser_new();
+            JsonNode *root = json_parser_load_from_data(parser, skills, -1, NULL) ? json_parser_get_root(parser) : NULL;
+            JsonArray *a = root != NULL && JSON_NODE_HOLDS_ARRAY(root) ? json_node_get_array(root) : NULL;
+            for (guint k = 0; a != NULL && k < json_array_get_length(a); k++) {
+                const char *skill = json_node_get_string(json_array_get_element(a, k));
+                if (skill != NULL)
+                    g_ptr_array_add(org->skill_names, g_string_chunk_insert_const(org->strings, skill));
+            }
+        }
+        c.n_skills = org->skill_names->len - c.skills_at;
+        g_array_append_val(out, c);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        kz_sql_fail(db, error, "reading the CSMs of the sources");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The teams of the config, and its CSMs followed by those of the sources. */
+static gboolean load_org(kz_org *org, sqlite3 *db, const kz_config_org *co, GHashTable *regions, GHashTable *csm_index,
+                         GError **error)
+{
+    guint nt = co->teams->len;
     org->team_regions = g_array_new(FALSE, FALSE, sizeof(guint32));
+    org->skill_names = g_ptr_array_new();
+    org->team_ptrs = g_ptr_array_sized_new(nt);
+    org->teams = g_new0(kz_org_team, MAX(nt, 1));
     g_autoptr(GHashTable) team_index = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < nt; i++) {
         const kz_config_team *ct = co->teams->pdata[i];
@@ -65,6 +154,10 @@ static void load_org(kz_org *org, const kz_config_org *co, GHashTable *regions, 
         }
         g_hash_table_insert(team_index, ct->id, GUINT_TO_POINTER(i));
     }
+    g_autoptr(GArray) stored = g_array_new(FALSE, FALSE, sizeof(stored_csm));
+    if (!read_stored_csms(org, db, co, team_index, stored, error))
+        return FALSE;
+
     guint at = 0;
     for (guint i = 0; i < nt; i++) {
         const kz_config_team *ct = co->teams->pdata[i];
@@ -79,20 +172,35 @@ static void load_org(kz_org *org, const kz_config_org *co, GHashTable *regions, 
         at += t->n_regions;
         g_ptr_array_add(org->team_ptrs, t);
     }
+    guint nc = co->csms->len + stored->len;
+    org->csms = g_new0(kz_org_csm, MAX(nc, 1));
+    org->csm_ptrs = g_ptr_array_sized_new(nc);
     for (guint i = 0; i < nc; i++) {
-        const kz_config_csm *cc = co->csms->pdata[i];
         kz_org_csm *c = &org->csms[i];
         c->size = sizeof *c;
-        c->team = GPOINTER_TO_INT(g_hash_table_lookup(team_index, cc->team));
-        c->id = cc->id;
-        c->name = cc->name != NULL ? cc->name : cc->id;
-        c->region = region_index(org, regions, cc->region);
-        c->n_skills = cc->skills->len;
-        c->skills = (const char *const *)cc->skills->pdata;
-        memcpy(c->capacity, cc->capacity, sizeof c->capacity);
+        if (i < co->csms->len) {
+            const kz_config_csm *cc = co->csms->pdata[i];
+            c->team = GPOINTER_TO_INT(g_hash_table_lookup(team_index, cc->team));
+            c->id = cc->id;
+            c->name = cc->name != NULL ? cc->name : cc->id;
+            c->region = region_index(org, regions, cc->region);
+            c->n_skills = cc->skills->len;
+            c->skills = (const char *const *)cc->skills->pdata;
+            memcpy(c->capacity, cc->capacity, sizeof c->capacity);
+        } else {
+            const stored_csm *sc = &g_array_index(stored, stored_csm, i - co->csms->len);
+            c->team = GPOINTER_TO_INT(g_hash_table_lookup(team_index, sc->team));
+            c->id = sc->id;
+            c->name = sc->name;
+            c->region = region_index(org, regions, sc->region);
+            c->n_skills = sc->n_skills;
+            c->skills = sc->n_skills > 0 ? (const char *const *)&org->skill_names->pdata[sc->skills_at] : NULL;
+            memcpy(c->capacity, sc->capacity, sizeof c->capacity);
+        }
         g_ptr_array_add(org->csm_ptrs, c);
-        g_hash_table_insert(csm_index, cc->id, GUINT_TO_POINTER(i));
+        g_hash_table_insert(csm_index, (gpointer)c->id, GUINT_TO_POINTER(i));
     }
+    return TRUE;
 }
 
 kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
@@ -112,7 +220,8 @@ kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
     org->regions = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GHashTable) regions = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) csm_index = g_hash_table_new(g_str_hash, g_str_equal);
-    load_org(org, cfg->org, regions, csm_index);
+    if (!load_org(org, db, cfg->org, regions, csm_index, error))
+        return NULL;
 
     sqlite3_stmt *n_st = NULL;
     gint64 n = 0;

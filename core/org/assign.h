@@ -34,7 +34,8 @@ typedef struct kz_org {
     kz_org_team *teams;
     kz_org_csm *csms;
     GPtrArray *team_ptrs, *csm_ptrs;
-    GArray *team_regions; /* guint32 per team, concatenated */
+    GArray *team_regions;   /* guint32 per team, concatenated */
+    GPtrArray *skill_names; /* const char* per CSM of a source, concatenated */
     int32_t *account_region;
     uint8_t *account_phase;
     uint8_t *account_tier;
@@ -45,9 +46,12 @@ typedef struct kz_org {
 void kz_org_free(kz_org *org);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_org, kz_org_free)
 
-/* Reads the organization of `cfg` and every account of the store, with
- * the phase, tier and owner account_state holds for it. Fails when the
- * config has no <organization>, or with the store's error. */
+/* Reads the organization of `cfg`, with the active CSMs of the sources
+ * after the config's own (the config's entry wins for an id in both), and
+ * every account of the store, with the phase, tier and owner
+ * account_state holds for it. Fails when the config has no
+ * <organization>, when a CSM of a source has no team of it, or with the
+ * store's error. */
 kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error);
 
 /* What one model made of the book. */

@@ -12,6 +12,9 @@
 #    a tier change moves only that account; --dry-run stores nothing;
 #  - the area model: a region with no team, tech touch to the cross-area
 #    team; `org simulate` compares every model and stores nothing;
+#  - CSMs from a source (an HR export) join the config's; one set inactive
+#    moves only their accounts; one in an unknown team stops the
+#    assignment before anything is stored; a bad capacity is quarantined;
 #  - a model that overloads a CSM or fails is refused, and nothing is
 #    stored; config errors name file and line.
 . "$(dirname "$0")/lib.sh"
@@ -300,6 +303,80 @@ contains "$WORK/err" "the model's spreadsheet is missing"
 q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-after"
 cmp -s "$WORK/state-before" "$WORK/state-after" || fail "a refused answer changed account_state"
 equals "$(q "SELECT count(*) FROM state_changes")" "$changes" "a refused answer recorded changes"
+
+# ---- CSMs from a source: merged with the config's; inactive ones own nothing ------
+# An HR export gives the area CSMs; t1 is in the config too, which wins
+# (the export's "emea" for t1 is not used). Capacities may be "unlimited".
+cat >"$WORK/csms.csv" <<'EOF'
+login,full_name,team,region,skills,high,low,tech,active
+e2,Emi,emea,emea,japanese;healthcare,5,5,0,true
+p2,Pia,apac,apac,,5,5,,yes
+t1,Taro,emea,emea,,5,5,5,true
+EOF
+HR_SOURCE='
+    <source name="hr" component="csv">
+      <param name="path">csms.csv</param>
+      <map entity="csm">
+        <field name="id" from="login"/><field name="name" from="full_name"/><field name="team" from="team"/>
+        <field name="region" from="region"/><field name="skills" from="skills" separator=";"/>
+        <field name="high" from="high"/><field name="low" from="low"/><field name="tech" from="tech"/>
+        <field name="status" from="active">
+          <value from="true" to="active"/><value from="yes" to="active"/><value from="false" to="inactive"/>
+        </field>
+      </map>
+    </source>
+  </sources>'
+cat >"$WORK/hr.xml" <<EOF
+<kizuna version="1">
+  <store path="hr.db"/>
+  ${SOURCES/<\/sources>/$HR_SOURCE}
+  $LIFECYCLE
+  $MODELS
+  <organization model="areas">
+    <team id="emea" regions="emea"/>
+    <team id="apac" regions="apac"/>
+    <team id="tech" function="tech_touch" tiers="tech"/>
+    <csm id="t1" team="tech" tech="unlimited"/>
+  </organization>
+</kizuna>
+EOF
+hq() { sqlite3 "$WORK/hr.db" "$1"; }
+howner() { hq "SELECT coalesce(owner, '-') || '@' || coalesce(team, '-') FROM account_state WHERE account_id = '$1'"; }
+hr_counts() { jq -r ".sources[] | select(.name == \"hr\") | .entities.csm | $1" "$WORK/out"; }
+run 0 kz hr sync --json
+equals "$(hr_counts '"\(.read) \(.inserted)"')" "3 3" "three CSMs synced"
+equals "$(hq "SELECT skills || ' ' || capacity_high || ' ' || capacity_tech FROM csms WHERE id = 'e2'")" \
+  '["japanese","healthcare"] 5 0' "e2 stored"
+equals "$(hq "SELECT coalesce(capacity_tech, '-') || ' ' || status FROM csms WHERE id = 'p2'")" "- 1" "p2 stored"
+run 0 kz hr assign --json
+equals "$(howner R1)" e2@emea "emea high touch to e2 (from the source)"
+equals "$(howner D2)" p2@apac "apac high touch to p2 (from the source)"
+equals "$(howner N2)" t1@tech "tech touch to t1 (the config's t1, not the export's)"
+equals "$(howner L1)" -@- "latam: still no team"
+# e2 leaves and e3 joins: only e2's account moves, to e3
+sed -i 's/^e2,\(.*\),true$/e2,\1,false/' "$WORK/csms.csv"
+echo "e3,Eri,emea,emea,,5,5,,true" >>"$WORK/csms.csv"
+hq "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/before"
+run 0 kz hr sync --json
+equals "$(hr_counts '"\(.inserted) \(.updated) \(.unchanged)"')" "1 1 2" "e3 new, e2 inactive"
+run 0 kz hr assign --json
+hq "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/after"
+equals "$( (diff "$WORK/before" "$WORK/after" || true) | grep '^>' | cut -c3- | tr '\n' ' ')" "R1=e3 " \
+  "only e2's account moved, to e3"
+# a CSM in a team the organization does not have: assign refuses and
+# stores nothing; a capacity that is not one is quarantined at sync
+echo "x9,Xu,latam,latam,,5,5,5,true" >>"$WORK/csms.csv"
+echo "x8,Xi,emea,emea,,lots,5,5,true" >>"$WORK/csms.csv"
+run 0 kz hr sync --json
+equals "$(hr_counts .quarantined)" 1 "a bad capacity is quarantined"
+run 0 kz hr quarantine
+contains "$WORK/out" "csms.csv:7:6"
+contains "$WORK/out" "column 6 (high): high 'lots' is not a capacity (a whole number of accounts, or unlimited)"
+changes=$(hq "SELECT count(*) FROM state_changes")
+run 1 kz hr assign
+contains "$WORK/err" "CSM 'x9' (from source 'hr') is in team 'latam', which <organization>"
+equals "$(hq "SELECT count(*) FROM state_changes")" "$changes" "nothing stored"
+sqlite3 "$WORK/hr.db" "PRAGMA integrity_check" | grep -qx ok || fail "integrity_check (hr)"
 
 # ---- config errors ----------------------------------------------------------------
 stack bad "${ORG_SPEC/model=\"spec\"/model=\"nope\"}"
