@@ -154,6 +154,18 @@ static void csm_free(kz_config_csm *c)
     g_free(c);
 }
 
+static void playbook_free(kz_config_playbook *p)
+{
+    g_free(p->name);
+    g_free(p->channel);
+    g_free(p->to);
+    g_free(p->who);
+    g_free(p->subject);
+    g_free(p->body);
+    g_free(p->trigger_value);
+    g_free(p);
+}
+
 static void org_free(kz_config_org *o)
 {
     if (o == NULL)
@@ -173,6 +185,8 @@ void kz_config_free(kz_config *cfg)
     if (cfg->tier_rules != NULL)
         g_ptr_array_unref(cfg->tier_rules);
     org_free(cfg->org);
+    if (cfg->playbooks != NULL)
+        g_ptr_array_unref(cfg->playbooks);
     g_ptr_array_unref(cfg->measures);
     health_free(cfg->health);
     g_free(cfg->path);
@@ -576,6 +590,88 @@ static void read_org(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
     }
 }
 
+static const char *const trigger_names[] = {"", "phase", "tier", "overdue", "grade", "before", "drop"};
+
+static void read_trigger(kz_config *cfg, xmlNodePtr n, kz_config_playbook *p, GPtrArray *errors)
+{
+    g_autofree char *on = attr(n, "on");
+    p->trigger = name_index(trigger_names, G_N_ELEMENTS(trigger_names), on); /* the schema knows them */
+    p->trigger_line = (guint)xmlGetLineNo(n);
+    switch (p->trigger) {
+    case KZ_TRIGGER_PHASE:
+    case KZ_TRIGGER_TIER:
+    case KZ_TRIGGER_GRADE: p->trigger_value = attr(n, "to"); break;
+    case KZ_TRIGGER_BEFORE: {
+        p->trigger_value = attr(n, "date");
+        g_autofree char *days = attr(n, "days");
+        p->days = days != NULL ? g_ascii_strtoll(days, NULL, 10) : 0;
+        break;
+    }
+    case KZ_TRIGGER_DROP: {
+        g_autofree char *points = attr(n, "points");
+        p->points = points != NULL ? g_ascii_strtod(points, NULL) : 0;
+        duration_attr(cfg, n, "window", 30 * G_GINT64_CONSTANT(86400000000), &p->window_us, errors);
+        break;
+    }
+    default: break;
+    }
+    if (p->trigger == KZ_TRIGGER_PHASE && p->trigger_value != NULL && kz_phase_from_name(p->trigger_value) == 0)
+        add_error(errors, cfg->path, p->trigger_line,
+                  "<trigger on=\"phase\" to=\"%s\">: not a phase (onboarding, adoption, expansion, renewal, churned)",
+                  p->trigger_value);
+    if (p->trigger == KZ_TRIGGER_TIER && p->trigger_value != NULL && kz_tier_from_name(p->trigger_value) == 0)
+        add_error(errors, cfg->path, p->trigger_line, "<trigger on=\"tier\" to=\"%s\">: not a tier (high, low, tech)",
+                  p->trigger_value);
+}
+
+static void read_playbooks(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
+{
+    cfg->playbooks = g_ptr_array_new_with_free_func((GDestroyNotify)playbook_free);
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        if (is_element(n, "outbox")) {
+            g_autofree char *max = attr(n, "max_attempts");
+            if (max != NULL)
+                cfg->outbox.max_attempts = (guint)g_ascii_strtoull(max, NULL, 10);
+            duration_attr(cfg, n, "backoff", cfg->outbox.backoff_us, &cfg->outbox.backoff_us, errors);
+            duration_attr(cfg, n, "max_backoff", cfg->outbox.max_backoff_us, &cfg->outbox.max_backoff_us, errors);
+            continue;
+        }
+        if (!is_element(n, "playbook"))
+            continue;
+        kz_config_playbook *p = g_new0(kz_config_playbook, 1);
+        p->line = (guint)xmlGetLineNo(n);
+        p->name = attr(n, "name");
+        p->channel = attr(n, "channel");
+        p->to = attr(n, "to");
+        if (p->to == NULL)
+            p->to = g_strdup("none");
+        p->who = attr(n, "who");
+        g_autofree char *priority = attr(n, "priority");
+        p->priority = priority != NULL ? (int)g_ascii_strtoll(priority, NULL, 10) : 0;
+        duration_attr(cfg, n, "cooldown", 0, &p->cooldown_us, errors);
+        duration_attr(cfg, n, "due", 0, &p->due_us, errors);
+        for (xmlNodePtr c = n->children; c != NULL; c = c->next) {
+            if (is_element(c, "trigger"))
+                read_trigger(cfg, c, p, errors);
+            else if (is_element(c, "subject")) {
+                p->subject = text_of(c);
+                p->subject_line = (guint)xmlGetLineNo(c);
+            } else if (is_element(c, "body")) {
+                p->body = text_of(c);
+                p->body_line = (guint)xmlGetLineNo(c);
+            }
+        }
+        gpointer first = g_hash_table_lookup(names, p->name);
+        if (first != NULL)
+            add_error(errors, cfg->path, p->line, "playbook '%s' is already declared at line %u", p->name,
+                      ((kz_config_playbook *)first)->line);
+        else
+            g_hash_table_insert(names, p->name, p);
+        g_ptr_array_add(cfg->playbooks, p);
+    }
+}
+
 static gboolean validate_schema(xmlDocPtr doc, xml_error_sink *sink)
 {
     xmlRelaxNGParserCtxtPtr pctx = xmlRelaxNGNewMemParserCtxt(kz_stack_schema, (int)kz_stack_schema_len);
@@ -649,6 +745,8 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
     cfg->plugin_dirs = g_ptr_array_new_null_terminated(4, g_free, TRUE);
     cfg->instances = g_ptr_array_new_with_free_func((GDestroyNotify)instance_free);
     cfg->measures = g_ptr_array_new_with_free_func((GDestroyNotify)measure_free);
+    cfg->outbox =
+        (kz_config_outbox){8, G_GINT64_CONSTANT(60) * G_USEC_PER_SEC, G_GINT64_CONSTANT(21600) * G_USEC_PER_SEC};
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
 
     xmlNodePtr root = xmlDocGetRootElement(doc);
@@ -682,6 +780,8 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
             read_tiers(cfg, n, errors);
         } else if (is_element(n, "organization")) {
             read_org(cfg, n, errors);
+        } else if (is_element(n, "playbooks")) {
+            read_playbooks(cfg, n, errors);
         } else {
             /* "sources" -> source, ...: the schema admits nothing else */
             g_autofree char *kind = g_strndup((const char *)n->name, strlen((const char *)n->name) - 1);

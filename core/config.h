@@ -148,6 +148,40 @@ typedef struct kz_config_org {
     GPtrArray *csms;  /* kz_config_csm*, in file order */
 } kz_config_org;
 
+/* What makes a playbook fire (docs/playbooks.md). */
+enum kz_trigger_kind {
+    KZ_TRIGGER_PHASE = 1, /* the account enters a phase */
+    KZ_TRIGGER_TIER,      /* ... a touch tier */
+    KZ_TRIGGER_OVERDUE,   /* ... becomes overdue in its phase */
+    KZ_TRIGGER_GRADE,     /* ... a health grade (the latest score run) */
+    KZ_TRIGGER_BEFORE,    /* a number of days before a date of the account */
+    KZ_TRIGGER_DROP       /* the health score fell by points within a window */
+};
+
+typedef struct kz_config_playbook {
+    char *name;
+    char *channel; /* a <channel> instance */
+    char *to;      /* "owner", "none", or contact roles "champion|admin" */
+    char *who;     /* the segment: a condition, or NULL for every account */
+    char *subject, *body;
+    int trigger;         /* enum kz_trigger_kind */
+    char *trigger_value; /* phase, tier or grade name; the date field for "before" */
+    gint64 days;         /* before: how many days */
+    double points;       /* drop: by how much */
+    gint64 window_us;    /* drop: within how long */
+    gint64 cooldown_us;  /* no second touch of this playbook to an account within it; 0 = none */
+    gint64 due_us;       /* tasks: due this long after the touch; 0 = no due date */
+    int priority;        /* higher first */
+    guint line, trigger_line, subject_line, body_line;
+} kz_config_playbook;
+
+/* <outbox>: how deliveries are retried. */
+typedef struct kz_config_outbox {
+    guint max_attempts; /* then dead-lettered */
+    gint64 backoff_us;  /* the wait after the first failure; doubled each time */
+    gint64 max_backoff_us;
+} kz_config_outbox;
+
 typedef struct kz_config {
     char *path;               /* the file, as given */
     char *dir;                /* its directory: relative paths are resolved here */
@@ -159,6 +193,8 @@ typedef struct kz_config {
     GPtrArray *phases;        /* kz_config_phase*, in file order; NULL without <lifecycle> */
     GPtrArray *tier_rules;    /* kz_config_tier_rule*, in order; NULL without <tiers> */
     kz_config_org *org;       /* or NULL without <organization> */
+    GPtrArray *playbooks;     /* kz_config_playbook*, in file order; NULL without <playbooks> */
+    kz_config_outbox outbox;
 } kz_config;
 
 /* Reads and validates `path`. Returns the config, or NULL after appending

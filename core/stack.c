@@ -3,6 +3,8 @@
  */
 #include "stack.h"
 
+#include "play/playbook.h"
+
 #include "org/lifecycle.h"
 #include "score/health.h"
 
@@ -31,11 +33,17 @@ gboolean kz_stack_check(const kz_config *cfg, const kz_registry *reg, GPtrArray 
      * once its parameters are right, its component judges them too. */
     for (guint i = 0; i < cfg->instances->len; i++) {
         const kz_config_instance *ci = cfg->instances->pdata[i];
+        if (ci->kind == KZ_COMPONENT_CHANNEL && strcmp(ci->component, KZ_TASK_CHANNEL) == 0) {
+            if (ci->params->len > 0) /* the host's own channel: nothing to create */
+                kz_config_error(errors, cfg, ci->line, "channel '%s': the task channel takes no parameters", ci->name);
+            continue;
+        }
         kz_mapping_free(kz_mapping_compile(cfg, ci, errors));
         kz_instance_destroy(kz_stack_create_instance(cfg, reg, ci, NULL, errors));
     }
     kz_health_check(cfg, errors); /* measures and the health model */
     kz_lifecycle_check(cfg, errors);
+    kz_playbooks_check(cfg, errors);
     if (cfg->org != NULL) {
         const kz_config_instance *m = kz_config_find_instance(cfg, cfg->org->model);
         if (m == NULL || m->kind != KZ_COMPONENT_ORGMODEL)

@@ -17,19 +17,24 @@
 
 /* ---- the scope of lifecycle conditions --------------------------------- */
 
-typedef struct lc_scope {
+struct kz_account_scope {
     GArray *fields;       /* kz_expr_field */
     GPtrArray *strings;   /* SQL texts the fields point at */
     GHashTable *measures; /* name -> the measure's kz_config_measure*, for the fields that are measures */
     kz_expr_scope scope;
-} lc_scope;
+};
+typedef kz_account_scope lc_scope;
 
-static void lc_scope_free(lc_scope *s)
+void kz_account_scope_free(lc_scope *s)
 {
     g_array_unref(s->fields);
     g_ptr_array_unref(s->strings);
     g_hash_table_unref(s->measures);
     g_free(s);
+}
+static void lc_scope_free(lc_scope *s)
+{
+    kz_account_scope_free(s);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(lc_scope, lc_scope_free)
 
@@ -96,6 +101,23 @@ static lc_scope *lc_scope_new(const kz_config *cfg, gint64 as_of_us, gboolean wi
     return s;
 }
 
+kz_account_scope *kz_account_scope_new(const kz_config *cfg, gint64 as_of_us, gboolean with_phase)
+{
+    return lc_scope_new(cfg, as_of_us, with_phase);
+}
+
+void kz_account_scope_add(kz_account_scope *s, const char *name, char *sql, int type, const char *help)
+{
+    add_field(s, name, sql, type, help);
+}
+
+const kz_expr_scope *kz_account_scope_expr(kz_account_scope *s)
+{
+    s->scope.fields = (const kz_expr_field *)(void *)s->fields->data;
+    s->scope.n_fields = s->fields->len;
+    return &s->scope;
+}
+
 /* ---- conditions -------------------------------------------------------- */
 
 /* One condition of the config, compiled. */
@@ -141,6 +163,11 @@ static void collect_measures(const kz_expr *e, const lc_scope *s, GHashTable *us
     }
     for (guint i = 0; e->args != NULL && i < e->args->len; i++)
         collect_measures(e->args->pdata[i], s, used);
+}
+
+void kz_account_scope_measures(const kz_account_scope *s, const kz_expr *e, GHashTable *used)
+{
+    collect_measures(e, s, used);
 }
 
 /* Compiles `text`; returns its index in the set, or -1 when `text` is NULL
@@ -320,7 +347,8 @@ gint64 kz_lifecycle_last_as_of(sqlite3 *db)
 }
 
 /* temp.lc_measures: one row per account with the measures conditions read. */
-static gboolean load_measures(kz_store *store, const kz_config *cfg, gint64 as_of_us, GHashTable *used, GError **error)
+gboolean kz_account_measures_load(kz_store *store, const kz_config *cfg, gint64 as_of_us, GHashTable *used,
+                                  GError **error)
 {
     sqlite3 *db = kz_store_db(store);
     GString *create = g_string_new("DROP TABLE IF EXISTS temp.lc_measures;"
@@ -722,7 +750,7 @@ gboolean kz_lifecycle_run(kz_store *store, const kz_config *cfg, gint64 as_of_us
     g_hash_table_iter_init(&it, tcs.used_measures);
     while (g_hash_table_iter_next(&it, &k, &v))
         g_hash_table_insert(used, k, v);
-    ok = load_measures(store, cfg, as_of_us, used, error);
+    ok = kz_account_measures_load(store, cfg, as_of_us, used, error);
     g_hash_table_unref(used);
     if (!ok)
         goto out;

@@ -19,6 +19,7 @@
 #define KZ_CORE_LIFECYCLE_H
 
 #include "config.h"
+#include "expr/expr_sql.h"
 #include "store/store.h"
 
 #include <glib.h>
@@ -53,6 +54,24 @@ gboolean kz_lifecycle_run(kz_store *store, const kz_config *cfg, gint64 as_of_us
 
 /* The as-of of the last evaluation, or 0 when there was none. */
 gint64 kz_lifecycle_last_as_of(sqlite3 *db);
+
+/* The scope of account conditions as the lifecycle sees them (fields,
+ * traits, numeric measures, today, contract_days, renewal_days; with
+ * `with_phase` also phase), for other parts that judge accounts the same
+ * way (playbooks). Its SQL reads `a` (accounts), `st` (account_state) and
+ * `lm` (temp.lc_measures). */
+typedef struct kz_account_scope kz_account_scope;
+kz_account_scope *kz_account_scope_new(const kz_config *cfg, gint64 as_of_us, gboolean with_phase);
+void kz_account_scope_free(kz_account_scope *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_account_scope, kz_account_scope_free)
+/* Adds a field; takes `sql`. */
+void kz_account_scope_add(kz_account_scope *s, const char *name, char *sql, int type, const char *help);
+const kz_expr_scope *kz_account_scope_expr(kz_account_scope *s);
+/* Adds the measures `e` reads to `used` (name -> kz_config_measure*). */
+void kz_account_scope_measures(const kz_account_scope *s, const kz_expr *e, GHashTable *used);
+/* Fills temp.lc_measures with the measures in `used` as of `as_of_us`. */
+gboolean kz_account_measures_load(kz_store *store, const kz_config *cfg, gint64 as_of_us, GHashTable *used,
+                                  GError **error);
 
 G_END_DECLS
 

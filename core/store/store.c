@@ -197,6 +197,44 @@ static const char *const migrations[] = {
     "  traits TEXT,"
     "  source TEXT NOT NULL,"
     "  updated_us INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    /* the outbox (core/play): every touch a playbook triggered, written
+     * before it is delivered; key is unique per playbook, account, trigger
+     * occurrence and recipient. status: pending, sending (an attempt
+     * started: after a crash it is tried again), retry, delivered, dead */
+    "CREATE TABLE touches ("
+    "  id INTEGER PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  playbook TEXT NOT NULL, channel TEXT NOT NULL, account_id TEXT NOT NULL,"
+    "  trigger TEXT NOT NULL, owner TEXT,"
+    "  recipient_id TEXT, recipient_name TEXT, recipient_email TEXT, recipient_role TEXT,"
+    "  subject TEXT NOT NULL, body TEXT NOT NULL, fields TEXT,"
+    "  priority INTEGER NOT NULL, created_us INTEGER NOT NULL, due_us INTEGER,"
+    "  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_us INTEGER NOT NULL,"
+    "  last_error TEXT, receipt TEXT, done_us INTEGER"
+    ");"
+    "CREATE INDEX touches_due ON touches (status, next_attempt_us);"
+    "CREATE INDEX touches_by_account ON touches (account_id, playbook, created_us);"
+    /* every status change of a touch */
+    "CREATE TABLE touch_events ("
+    "  touch_id INTEGER NOT NULL REFERENCES touches (id) ON DELETE CASCADE,"
+    "  time_us INTEGER NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL, message TEXT"
+    ");"
+    "CREATE INDEX touch_events_by_touch ON touch_events (touch_id, time_us);"
+    /* the task channel: a to-do for the owning CSM, written with the
+     * delivery it is (one transaction) */
+    "CREATE TABLE tasks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  touch_id INTEGER NOT NULL UNIQUE REFERENCES touches (id),"
+    "  csm TEXT, account_id TEXT NOT NULL, playbook TEXT NOT NULL,"
+    "  title TEXT NOT NULL, body TEXT NOT NULL,"
+    "  created_us INTEGER NOT NULL, due_us INTEGER, status TEXT NOT NULL DEFAULT 'open', done_us INTEGER"
+    ");"
+    "CREATE INDEX tasks_by_csm ON tasks (csm, status);"
+    /* the grade each account had at the playbooks' last look, and since
+     * when: what makes 'grade turns red' one occurrence */
+    "CREATE TABLE account_grades ("
+    "  account_id TEXT PRIMARY KEY NOT NULL, grade TEXT NOT NULL, since_us INTEGER NOT NULL"
     ") WITHOUT ROWID;",
 };
 
