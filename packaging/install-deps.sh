@@ -8,6 +8,7 @@ packages=(
   libglib2.0-dev libjson-glib-dev libsqlite3-dev libxml2-dev libltdl-dev
   sqlite3 libxml2-utils jq binutils
   clang-format clang git
+  libcurl4-openssl-dev python3 python3-aiosmtpd openssl
 )
 
 missing=()
