@@ -41,6 +41,9 @@ int kz_cmd_backtest(int argc, char **argv);
 int kz_cmd_lifecycle(int argc, char **argv);
 int kz_cmd_assign(int argc, char **argv);
 int kz_cmd_org(int argc, char **argv);
+int kz_cmd_run(int argc, char **argv);
+int kz_cmd_touches(int argc, char **argv);
+int kz_cmd_tasks(int argc, char **argv);
 
 /* Loads the config named on the command line, its registry and its store;
  * prints the problems and returns FALSE when it cannot. */
@@ -61,6 +64,19 @@ gboolean kz_cli_show_health(const char *id, JsonBuilder *b);
  * or prints them when `b` is NULL. FALSE after printing an error. */
 gboolean kz_cli_show_state(const char *id, JsonBuilder *b);
 
+/* The stages of `kizuna run`, each printing why it failed: measures as
+ * of `as_of` rolled up and the health model's run kept (*run: its id;
+ * per_grade counts accounts by grade index, worst gets the ids of the
+ * accounts in the worst grade);
+ * owners assigned and stored (counts: assigned, new, moved, unowned). */
+gboolean kz_cli_score_stage(struct kz_config *cfg, struct kz_registry *reg, struct kz_store *store, gint64 as_of,
+                            gint64 *run, guint *per_grade, GPtrArray *worst);
+gboolean kz_cli_assign_stage(const struct kz_config *cfg, const struct kz_registry *reg, struct kz_store *store,
+                             guint counts[4]);
+/* Syncs source instance `ci` into `store` (progress on a terminal unless
+ * `quiet`); prints the problems. `report` is filled (clear it after). */
+gboolean kz_cli_sync_one(const struct kz_config *cfg, const struct kz_registry *reg, struct kz_store *store,
+                         const void *ci, gboolean quiet, void *report);
 /* The stack config the global options name, or NULL when there is none. */
 const char *kz_cli_config_path(void);
 

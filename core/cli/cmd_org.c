@@ -344,6 +344,25 @@ int kz_cmd_assign(int argc, char **argv)
     return KZ_EXIT_OK;
 }
 
+gboolean kz_cli_assign_stage(const kz_config *cfg, const kz_registry *reg, kz_store *store, guint counts[4])
+{
+    g_autoptr(kz_instance) inst = create_model(cfg, reg, store, cfg->org->model);
+    if (inst == NULL)
+        return FALSE;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(kz_org) org = kz_org_load(store, cfg, &err);
+    g_autoptr(kz_org_outcome) o = org != NULL ? kz_org_assign(org, &org->book, inst, &err) : NULL;
+    if (o == NULL || !kz_org_store(store, org, o, &err)) {
+        fprintf(stderr, "kizuna: assign: %s\n", err->message);
+        return FALSE;
+    }
+    counts[0] = o->assigned;
+    counts[1] = o->newly;
+    counts[2] = o->moved;
+    counts[3] = o->unowned;
+    return TRUE;
+}
+
 /* ---- kizuna org simulate ----------------------------------------------- */
 
 static int cmp_u32(const void *a, const void *b)

@@ -264,6 +264,42 @@ static double *labels_for(const session *s, const char *label)
 static void score_print(const session *s, const kz_health_scores *scores, const GPtrArray *fits, gint64 as_of,
                         gint64 run, gboolean stored, gboolean json);
 
+gboolean kz_cli_score_stage(struct kz_config *cfg, struct kz_registry *reg, struct kz_store *store, gint64 as_of,
+                            gint64 *run, guint *per_grade, GPtrArray *worst)
+{
+    g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) fits = g_ptr_array_new_with_free_func((GDestroyNotify)kz_fit_report_free);
+    g_autoptr(GError) err = NULL;
+    session s = {cfg, reg, store, NULL, kz_health_new(cfg, reg, store, FALSE, errors)};
+    for (guint i = 0; i < errors->len; i++)
+        fprintf(stderr, "%s\n", (char *)errors->pdata[i]);
+    g_autofree double *labels = NULL;
+    g_autoptr(kz_health_scores) scores = NULL;
+    gboolean stored = FALSE, ok = FALSE;
+    if (s.health == NULL || errors->len > 0)
+        goto out;
+    if ((s.set = kz_measures_rollup(store, cfg, as_of, TRUE, &err)) == NULL) {
+        fprintf(stderr, "kizuna: measures: %s\n", err->message);
+        goto out;
+    }
+    if (cfg->health->label != NULL && (labels = labels_for(&s, cfg->health->label)) == NULL)
+        goto out;
+    ok = kz_health_prepare(s.health, s.set, labels, FALSE, TRUE, fits, &err) &&
+         (scores = kz_health_score(s.health, s.set, FALSE, &err)) != NULL &&
+         kz_health_save(s.health, s.set, scores, run, &stored, &err);
+    if (!ok)
+        fprintf(stderr, "kizuna: score: %s\n", err->message);
+    for (guint a = 0; ok && a < scores->n; a++) {
+        per_grade[scores->grades[a]]++;
+        if (scores->grades[a] == 0)
+            g_ptr_array_add(worst, g_strdup(s.set->roster->ids[a]));
+    }
+out:
+    kz_health_free(s.health);
+    kz_measure_set_free(s.set);
+    return ok;
+}
+
 int kz_cmd_score(int argc, char **argv)
 {
     gboolean json = FALSE, refit = FALSE;

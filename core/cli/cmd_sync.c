@@ -93,6 +93,32 @@ static void counts_json(JsonBuilder *b, const kz_sync_counts *c)
     json_builder_end_object(b);
 }
 
+gboolean kz_cli_sync_one(const kz_config *cfg, const kz_registry *reg, kz_store *store, const void *config_instance,
+                         gboolean quiet, void *sync_report)
+{
+    const kz_config_instance *ci = config_instance;
+    kz_sync_report *report = sync_report;
+    g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kz_mapping) mapping = kz_mapping_compile(cfg, ci, errors);
+    kz_instance *inst = mapping != NULL ? kz_stack_create_instance(cfg, reg, ci, store, errors) : NULL;
+    progress prog = {ci->name, g_get_monotonic_time(), g_get_monotonic_time(), FALSE};
+    if (!quiet && isatty(STDERR_FILENO)) {
+        report->on_batch = show_progress;
+        report->on_batch_data = &prog;
+    }
+    g_autoptr(GError) serr = NULL;
+    gboolean ok = inst != NULL && kz_sync_source(store, inst, mapping, report, &serr);
+    report->on_batch = NULL;
+    if (prog.shown)
+        fputs("\r\033[K", stderr);
+    kz_instance_destroy(inst);
+    for (guint j = 0; j < errors->len; j++)
+        fprintf(stderr, "%s\n", (char *)errors->pdata[j]);
+    if (serr != NULL)
+        fprintf(stderr, "kizuna: sync %s: %s\n", ci->name, serr->message);
+    return ok;
+}
+
 int kz_cmd_sync(int argc, char **argv)
 {
     gboolean json = FALSE;
@@ -120,24 +146,8 @@ int kz_cmd_sync(int argc, char **argv)
         if (ci->kind != KZ_COMPONENT_SOURCE || (only_name != NULL && strcmp(only_name, ci->name) != 0))
             continue;
         matched++;
-        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(kz_mapping) mapping = kz_mapping_compile(cfg, ci, errors);
-        kz_instance *inst = mapping != NULL ? kz_stack_create_instance(cfg, reg, ci, store, errors) : NULL;
         kz_sync_report report = {0};
-        progress prog = {ci->name, g_get_monotonic_time(), g_get_monotonic_time(), FALSE};
-        if (!json && isatty(STDERR_FILENO)) {
-            report.on_batch = show_progress;
-            report.on_batch_data = &prog;
-        }
-        g_autoptr(GError) serr = NULL;
-        gboolean ok = inst != NULL && kz_sync_source(store, inst, mapping, &report, &serr);
-        if (prog.shown)
-            fputs("\r\033[K", stderr);
-        kz_instance_destroy(inst);
-        for (guint j = 0; j < errors->len; j++)
-            fprintf(stderr, "%s\n", (char *)errors->pdata[j]);
-        if (serr != NULL)
-            fprintf(stderr, "kizuna: sync %s: %s\n", ci->name, serr->message);
+        gboolean ok = kz_cli_sync_one(cfg, reg, store, ci, json, &report);
         if (!ok)
             exit_code = KZ_EXIT_FAILED;
         json_builder_begin_object(b);

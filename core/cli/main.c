@@ -29,6 +29,9 @@ static const kz_command commands[] = {
     {"lifecycle", "Evaluate and list the lifecycle phase and touch tier of every account", kz_cmd_lifecycle},
     {"assign", "Assign owners through the organization model (--dry-run shows what would change)", kz_cmd_assign},
     {"org", "org simulate: compare every configured organization model on the current book", kz_cmd_org},
+    {"run", "The whole job: sync, score, lifecycle, assign, playbooks, deliver; then a summary", kz_cmd_run},
+    {"touches", "List the outbox (--status S); touches retry ID makes a dead touch due again", kz_cmd_touches},
+    {"tasks", "List the open tasks the task channel made for CSMs (--csm ID)", kz_cmd_tasks},
 };
 
 static char *opt_config;

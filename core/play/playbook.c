@@ -2,6 +2,7 @@
  * core/play/playbook.c — playbooks and the outbox (playbook.h).
  */
 #include "playbook.h"
+#include "play_internal.h"
 
 #include "expr/expr_sql.h"
 #include "org/lifecycle.h"
@@ -45,8 +46,8 @@ static gboolean known_measure(const kz_config *cfg, const char *name)
 
 /* Calls `fn` for each {name} of `text`; "{{" is a literal brace. FALSE
  * (with *why) on an unclosed brace. */
-static gboolean each_placeholder(const char *text, void (*fn)(const char *name, gpointer data), gpointer data,
-                                 char **why)
+gboolean kz_play_each_placeholder(const char *text, void (*fn)(const char *name, gpointer data), gpointer data,
+                                  char **why)
 {
     for (const char *p = text; *p != '\0'; p++) {
         if (p[0] == '{' && p[1] == '{') {
@@ -68,7 +69,7 @@ static gboolean each_placeholder(const char *text, void (*fn)(const char *name, 
 }
 
 /* to="champion|admin": the touch goes to the account's contacts in those roles. */
-static gboolean to_contacts(const kz_config_playbook *pb)
+gboolean kz_play_to_contacts(const kz_config_playbook *pb)
 {
     return strcmp(pb->to, "owner") != 0 && strcmp(pb->to, "none") != 0;
 }
@@ -91,7 +92,7 @@ static void check_name(const char *name, gpointer data)
         return;
     }
     gboolean contact = g_str_has_prefix(name, "contact.");
-    if (g_strv_contains(template_names, name) && (!contact || to_contacts(tc->pb)))
+    if (g_strv_contains(template_names, name) && (!contact || kz_play_to_contacts(tc->pb)))
         return;
     g_string_append_printf(tc->unknown, "%s{%s}%s", tc->unknown->len > 0 ? ", " : "", name,
                            contact ? " (only with to=\"ROLE\")" : "");
@@ -102,7 +103,7 @@ static void check_template(const kz_config *cfg, const kz_config_playbook *pb, c
 {
     template_check tc = {cfg, pb, g_string_new(NULL), measures};
     g_autofree char *why = NULL;
-    if (!each_placeholder(text, check_name, &tc, &why))
+    if (!kz_play_each_placeholder(text, check_name, &tc, &why))
         kz_config_error(errors, cfg, line, "playbook '%s': <%s>: %s", pb->name, what, why);
     else if (tc.unknown->len > 0)
         kz_config_error(errors, cfg, line,
@@ -116,7 +117,7 @@ static void check_template(const kz_config *cfg, const kz_config_playbook *pb, c
 
 /* The lifecycle's account scope, with the phase, the tier and the health
  * score and grade of the latest score run (temp.pb_health AS ph). */
-static kz_account_scope *play_scope(const kz_config *cfg, gint64 as_of_us)
+kz_account_scope *kz_play_scope(const kz_config *cfg, gint64 as_of_us)
 {
     kz_account_scope *s = kz_account_scope_new(cfg, as_of_us, TRUE);
     GString *tier = g_string_new("(CASE st.tier");
@@ -164,8 +165,8 @@ static void check_channel(const kz_config *cfg, const kz_config_playbook *pb, GP
 }
 
 /* Compiles who=; NULL (with an error added) when it is wrong. */
-static kz_expr_sql *compile_who(const kz_config *cfg, const kz_config_playbook *pb, kz_account_scope *s,
-                                guint first_param, GHashTable *measures, GPtrArray *errors)
+kz_expr_sql *kz_play_compile_who(const kz_config *cfg, const kz_config_playbook *pb, kz_account_scope *s,
+                                 guint first_param, GHashTable *measures, GPtrArray *errors)
 {
     if (pb->who == NULL)
         return NULL;
@@ -189,13 +190,13 @@ static kz_expr_sql *compile_who(const kz_config *cfg, const kz_config_playbook *
 gboolean kz_playbooks_check(const kz_config *cfg, GPtrArray *errors)
 {
     guint before = errors->len;
-    g_autoptr(kz_account_scope) s = play_scope(cfg, 0);
+    g_autoptr(kz_account_scope) s = kz_play_scope(cfg, 0);
     for (guint i = 0; cfg->playbooks != NULL && i < cfg->playbooks->len; i++) {
         const kz_config_playbook *pb = cfg->playbooks->pdata[i];
         g_autoptr(GHashTable) measures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         check_channel(cfg, pb, errors);
         check_trigger(cfg, pb, errors);
-        kz_expr_sql_free(compile_who(cfg, pb, s, 1, measures, errors));
+        kz_expr_sql_free(kz_play_compile_who(cfg, pb, s, 1, measures, errors));
         check_template(cfg, pb, "subject", pb->subject, pb->subject_line, measures, errors);
         check_template(cfg, pb, "body", pb->body, pb->body_line, measures, errors);
     }

@@ -28,3 +28,16 @@ run() {
 contains() { grep -qF -- "$2" "$1" || { echo "--- $1:"; cat "$1"; fail "$1 lacks: $2"; }; }
 lacks() { if grep -qF -- "$2" "$1"; then echo "--- $1:"; cat "$1"; fail "$1 must not contain: $2"; fi; }
 equals() { [ "$1" = "$2" ] || fail "expected '$2', got '$1' ($3)"; }
+
+# start_http_receiver SECRET: starts tests/servers/http_server.py on
+# loopback (its log in $WORK/hooks.log, stopped on exit) and sets $PORT.
+start_http_receiver() {
+  command -v python3 >/dev/null || fail "python3 is needed"
+  python3 "$KZ_SOURCE_DIR/tests/servers/http_server.py" "$WORK/port" "$WORK/hooks.log" "$1" &
+  KZ_RECEIVER=$!
+  trap 'kill $KZ_RECEIVER 2>/dev/null; wait $KZ_RECEIVER 2>/dev/null; ${KZ_KEEP_WORK:+:} rm -rf "$WORK"' EXIT
+  for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+  [ -s "$WORK/port" ] || fail "the HTTP receiver wrote no port"
+  PORT=$(cat "$WORK/port")
+  touch "$WORK/hooks.log"
+}

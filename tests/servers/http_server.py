@@ -23,6 +23,7 @@ The path picks the answer:
     /bad       400 with a body longer than an error message quotes
     /gone      410
     /slow      200, after sleeping 3 s
+    /steady    200, after sleeping 20 ms (a receiver that takes a moment)
     /redirect  302 to /ok
     otherwise  404
 
@@ -97,6 +98,8 @@ def route(path, count, request_id):
         return 410, {}, "this hook was deleted", 0
     if path == "/slow":
         return ok[:3] + (SLOW_SECONDS,)
+    if path == "/steady":
+        return ok[:3] + (0.02,)
     if path == "/redirect":
         return 302, {"Location": "/ok"}, "", 0
     return 404, {}, "no such hook", 0
