@@ -135,7 +135,8 @@ static sqlite3_stmt *at_risk_query(sqlite3 *db, const GPtrArray *ids)
     return st;
 }
 
-static gint64 worst_arr(sqlite3 *db, const GPtrArray *ids, char **currency)
+/* The ARR of the accounts `ids`, per currency: "1200.00 EUR + 300.00 USD". */
+static char *worst_arr(sqlite3 *db, const GPtrArray *ids)
 {
     GString *list = g_string_new("[");
     for (guint i = 0; i < ids->len; i++) {
@@ -144,23 +145,22 @@ static gint64 worst_arr(sqlite3 *db, const GPtrArray *ids, char **currency)
         sqlite3_free(q);
     }
     g_string_append_c(list, ']');
+    GString *out = g_string_new(NULL);
     sqlite3_stmt *st = NULL;
-    gint64 sum = 0;
-    *currency = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT sum(arr_minor), min(currency), count(DISTINCT currency) FROM accounts"
-                           " WHERE id IN (SELECT value FROM json_each(?1))",
+                           "SELECT currency, sum(arr_minor) FROM accounts WHERE id IN (SELECT value FROM json_each(?1))"
+                           " AND arr_minor IS NOT NULL GROUP BY currency ORDER BY sum(arr_minor) DESC",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, list->str, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            sum = sqlite3_column_int64(st, 0);
-            if (sqlite3_column_int(st, 2) == 1)
-                *currency = g_strdup((const char *)sqlite3_column_text(st, 1));
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            g_autofree char *money =
+                kz_money_format(sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 0));
+            g_string_append_printf(out, "%s%s", out->len > 0 ? " + " : "", money);
         }
     }
     sqlite3_finalize(st);
     g_string_free(list, TRUE);
-    return sum;
+    return g_string_free(out, FALSE);
 }
 
 /* Touches by channel and status, the whole outbox. */
@@ -225,11 +225,9 @@ static void report_text(const kz_config *cfg, sqlite3 *db, const run_report *r)
             g_string_append_printf(line, "%s %s %u", g ? "," : "", grade_name(cfg, g), r->per_grade[g]);
         kz_cli_print("%s\n", line->str);
         g_string_free(line, TRUE);
-        g_autofree char *currency = NULL;
-        gint64 arr = worst_arr(db, r->worst, &currency);
-        g_autofree char *money = kz_money_format(arr, currency);
-        kz_cli_print("at risk (grade %s): %u accounts, ARR %s%s\n", grade_name(cfg, 0), r->worst->len, money,
-                     currency == NULL && r->worst->len > 0 ? " (in minor units of several currencies)" : "");
+        g_autofree char *money = worst_arr(db, r->worst);
+        kz_cli_print("at risk (grade %s): %u accounts%s%s\n", grade_name(cfg, 0), r->worst->len,
+                     money[0] != '\0' ? ", ARR " : "", money);
         sqlite3_stmt *st = at_risk_query(db, r->worst);
         while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
             g_autofree char *a = kz_money_format(sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3));
@@ -294,9 +292,8 @@ static void report_json(const kz_config *cfg, sqlite3 *db, const run_report *r)
         json_builder_begin_object(b);
         kz_cli_json_str(b, "grade", grade_name(cfg, 0));
         kz_cli_json_int(b, "accounts", r->worst->len);
-        g_autofree char *currency = NULL;
-        kz_cli_json_int(b, "arr_minor", worst_arr(db, r->worst, &currency));
-        kz_cli_json_str(b, "currency", currency);
+        g_autofree char *money = worst_arr(db, r->worst);
+        kz_cli_json_str(b, "arr", money);
         json_builder_end_object(b);
     }
     if (r->assigned) {
