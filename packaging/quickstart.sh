@@ -36,3 +36,14 @@ echo "== kizuna assign (owners through the specialist organization model)"
 "$kz" --config build/sample/kizuna.xml assign
 echo "== kizuna org simulate (every organization model side by side; nothing stored)"
 "$kz" --config build/sample/kizuna.xml org simulate
+
+# The demo company: ~2,000 accounts, a year of usage, tickets, subscriptions
+# with upgrades and cancellations, surveys, a CS organization and playbooks,
+# generated deterministically (sdk/examples/demo), then the whole job.
+# Its data ends on 2026-10-31: run as of the day after.
+echo
+echo "== the demo company (kz_gen_demo build/demo)"
+rm -rf build/demo
+build/bin/kz_gen_demo build/demo
+echo "== kizuna run --as-of 2026-11-01 (sync, score, lifecycle, assign, playbooks, deliver)"
+"$kz" --config build/demo/kizuna.xml run --as-of 2026-11-01
