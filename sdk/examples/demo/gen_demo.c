@@ -303,7 +303,7 @@ enum { CUR_USD, CUR_EUR, CUR_GBP, CUR_JPY };
 static const struct {
     const char *code;
     int decimals;
-    double usd_per_minor; /* for the segment, which the CRM keeps in USD */
+    double usd_per_minor;  /* for the segment, which the CRM keeps in USD */
     int64_t seat_price[4]; /* list price per seat and month, minor units, by plan */
 } currencies[] = {
     {"USD", 2, 0.01, {800, 1600, 3200, 4800}},
@@ -352,47 +352,49 @@ typedef struct {
 } word;
 
 static const word given_names[][20] = {
-    [POOL_AMERICAS] = {{"James", "james"},       {"María", "maria"},     {"José", "jose"},     {"Emily", "emily"},
-                       {"Michael", "michael"},   {"Sofía", "sofia"},     {"Lucas", "lucas"},   {"Ana", "ana"},
-                       {"Chloé", "chloe"},       {"Noah", "noah"},       {"Olivia", "olivia"}, {"Mateo", "mateo"},
-                       {"Camila", "camila"},     {"Ethan", "ethan"},     {"Zoë", "zoe"},       {"Liam", "liam"},
-                       {"Valentina", "valentina"}, {"Gabriel", "gabriel"}, {"João", "joao"},   {"Daniel", "daniel"}},
-    [POOL_EUROPE] = {{"Lukas", "lukas"},   {"Émilie", "emilie"}, {"Søren", "soren"},   {"Anna", "anna"},
-                     {"Łukasz", "lukasz"}, {"Inès", "ines"},     {"Matteo", "matteo"}, {"Freya", "freya"},
-                     {"Jürgen", "jurgen"}, {"Oskar", "oskar"},   {"Amélie", "amelie"}, {"Björn", "bjorn"},
-                     {"Elif", "elif"},     {"Sara", "sara"},     {"Jan", "jan"},       {"Ólafur", "olafur"},
-                     {"Charlotte", "charlotte"}, {"Hugo", "hugo"}, {"Zoë", "zoe"},     {"Niamh", "niamh"}},
-    [POOL_JAPAN] = {{"花子", "hanako"}, {"健太", "kenta"}, {"美咲", "misaki"}, {"翔", "sho"},     {"陽菜", "hina"},
+    [POOL_AMERICAS] = {{"James", "james"},         {"María", "maria"},     {"José", "jose"},     {"Emily", "emily"},
+                       {"Michael", "michael"},     {"Sofía", "sofia"},     {"Lucas", "lucas"},   {"Ana", "ana"},
+                       {"Chloé", "chloe"},         {"Noah", "noah"},       {"Olivia", "olivia"}, {"Mateo", "mateo"},
+                       {"Camila", "camila"},       {"Ethan", "ethan"},     {"Zoë", "zoe"},       {"Liam", "liam"},
+                       {"Valentina", "valentina"}, {"Gabriel", "gabriel"}, {"João", "joao"},     {"Daniel", "daniel"}},
+    [POOL_EUROPE] = {{"Lukas", "lukas"},         {"Émilie", "emilie"}, {"Søren", "soren"},   {"Anna", "anna"},
+                     {"Łukasz", "lukasz"},       {"Inès", "ines"},     {"Matteo", "matteo"}, {"Freya", "freya"},
+                     {"Jürgen", "jurgen"},       {"Oskar", "oskar"},   {"Amélie", "amelie"}, {"Björn", "bjorn"},
+                     {"Elif", "elif"},           {"Sara", "sara"},     {"Jan", "jan"},       {"Ólafur", "olafur"},
+                     {"Charlotte", "charlotte"}, {"Hugo", "hugo"},     {"Zoë", "zoe"},       {"Niamh", "niamh"}},
+    [POOL_JAPAN] = {{"花子", "hanako"}, {"健太", "kenta"}, {"美咲", "misaki"}, {"翔", "sho"},        {"陽菜", "hina"},
                     {"大輝", "daiki"},  {"結衣", "yui"},   {"蓮", "ren"},      {"さくら", "sakura"}, {"拓海", "takumi"},
-                    {"葵", "aoi"},      {"悠真", "yuma"},  {"愛子", "aiko"},   {"誠", "makoto"},  {"由美", "yumi"},
-                    {"直樹", "naoki"},  {"恵", "megumi"},  {"浩", "hiroshi"},  {"真央", "mao"},   {"亮", "ryo"}},
-    [POOL_ASIA] = {{"Priya", "priya"},   {"Arjun", "arjun"}, {"Wei", "wei"},       {"Mei", "mei"},
-                   {"Jack", "jack"},     {"Chloe", "chloe"}, {"Min-jun", "minjun"}, {"Ji-woo", "jiwoo"},
-                   {"Aarav", "aarav"},   {"Siti", "siti"},   {"Olivia", "olivia"}, {"Ravi", "ravi"},
-                   {"Hana", "hana"},     {"Seo-yeon", "seoyeon"}, {"Lachlan", "lachlan"}, {"Ananya", "ananya"},
-                   {"Jun", "jun"},       {"Li Na", "lina"},  {"Tom", "tom"},       {"Isla", "isla"}},
+                    {"葵", "aoi"},      {"悠真", "yuma"},  {"愛子", "aiko"},   {"誠", "makoto"},     {"由美", "yumi"},
+                    {"直樹", "naoki"},  {"恵", "megumi"},  {"浩", "hiroshi"},  {"真央", "mao"},      {"亮", "ryo"}},
+    [POOL_ASIA] = {{"Priya", "priya"}, {"Arjun", "arjun"},      {"Wei", "wei"},         {"Mei", "mei"},
+                   {"Jack", "jack"},   {"Chloe", "chloe"},      {"Min-jun", "minjun"},  {"Ji-woo", "jiwoo"},
+                   {"Aarav", "aarav"}, {"Siti", "siti"},        {"Olivia", "olivia"},   {"Ravi", "ravi"},
+                   {"Hana", "hana"},   {"Seo-yeon", "seoyeon"}, {"Lachlan", "lachlan"}, {"Ananya", "ananya"},
+                   {"Jun", "jun"},     {"Li Na", "lina"},       {"Tom", "tom"},         {"Isla", "isla"}},
 };
 static const word family_names[][20] = {
-    [POOL_AMERICAS] = {{"Smith", "smith"},       {"Johnson", "johnson"}, {"García", "garcia"},   {"Martínez", "martinez"},
-                       {"Brown", "brown"},       {"Nguyễn", "nguyen"},   {"Patel", "patel"},     {"O'Brien", "obrien"},
-                       {"Silva", "silva"},       {"Santos", "santos"},   {"Hernández", "hernandez"}, {"Rodríguez", "rodriguez"},
-                       {"Lee", "lee"},           {"Williams", "williams"}, {"Pérez", "perez"},   {"Gómez", "gomez"},
-                       {"Kim", "kim"},           {"Walker", "walker"},   {"Costa", "costa"},     {"Muñoz", "munoz"}},
-    [POOL_EUROPE] = {{"Müller", "mueller"}, {"Schmidt", "schmidt"}, {"Dubois", "dubois"},   {"Jensen", "jensen"},
-                     {"Kowalski", "kowalski"}, {"Rossi", "rossi"}, {"Andersson", "andersson"}, {"Fernández", "fernandez"},
-                     {"Öztürk", "ozturk"},  {"Nowak", "nowak"},     {"Janssen", "janssen"}, {"Bernard", "bernard"},
-                     {"Fischer", "fischer"}, {"Lefèvre", "lefevre"}, {"Nielsen", "nielsen"}, {"Ferrari", "ferrari"},
-                     {"Wójcik", "wojcik"},  {"de Vries", "devries"}, {"Yılmaz", "yilmaz"}, {"O'Connor", "oconnor"}},
-    [POOL_JAPAN] = {{"佐藤", "sato"},     {"鈴木", "suzuki"},   {"高橋", "takahashi"}, {"田中", "tanaka"},
-                    {"伊藤", "ito"},      {"渡辺", "watanabe"}, {"山本", "yamamoto"},  {"中村", "nakamura"},
-                    {"小林", "kobayashi"}, {"加藤", "kato"},    {"吉田", "yoshida"},   {"山田", "yamada"},
-                    {"佐々木", "sasaki"}, {"山口", "yamaguchi"}, {"松本", "matsumoto"}, {"井上", "inoue"},
-                    {"木村", "kimura"},   {"林", "hayashi"},    {"清水", "shimizu"},   {"森", "mori"}},
-    [POOL_ASIA] = {{"Tan", "tan"},     {"Lim", "lim"},       {"Wong", "wong"},   {"Sharma", "sharma"},
-                   {"Singh", "singh"}, {"Kim", "kim"},       {"Park", "park"},   {"Chen", "chen"},
-                   {"Nguyen", "nguyen"}, {"Taylor", "taylor"}, {"Iyer", "iyer"}, {"Lee", "lee"},
-                   {"Choi", "choi"},   {"Wilson", "wilson"}, {"Gupta", "gupta"}, {"Ng", "ng"},
-                   {"Zhang", "zhang"}, {"Kaur", "kaur"},     {"Cho", "cho"},     {"Murphy", "murphy"}},
+    [POOL_AMERICAS] =
+        {{"Smith", "smith"}, {"Johnson", "johnson"},   {"García", "garcia"},       {"Martínez", "martinez"},
+         {"Brown", "brown"}, {"Nguyễn", "nguyen"},     {"Patel", "patel"},         {"O'Brien", "obrien"},
+         {"Silva", "silva"}, {"Santos", "santos"},     {"Hernández", "hernandez"}, {"Rodríguez", "rodriguez"},
+         {"Lee", "lee"},     {"Williams", "williams"}, {"Pérez", "perez"},         {"Gómez", "gomez"},
+         {"Kim", "kim"},     {"Walker", "walker"},     {"Costa", "costa"},         {"Muñoz", "munoz"}},
+    [POOL_EUROPE] = {{"Müller", "mueller"},      {"Schmidt", "schmidt"},     {"Dubois", "dubois"},
+                     {"Jensen", "jensen"},       {"Kowalski", "kowalski"},   {"Rossi", "rossi"},
+                     {"Andersson", "andersson"}, {"Fernández", "fernandez"}, {"Öztürk", "ozturk"},
+                     {"Nowak", "nowak"},         {"Janssen", "janssen"},     {"Bernard", "bernard"},
+                     {"Fischer", "fischer"},     {"Lefèvre", "lefevre"},     {"Nielsen", "nielsen"},
+                     {"Ferrari", "ferrari"},     {"Wójcik", "wojcik"},       {"de Vries", "devries"},
+                     {"Yılmaz", "yilmaz"},       {"O'Connor", "oconnor"}},
+    [POOL_JAPAN] = {{"佐藤", "sato"},      {"鈴木", "suzuki"},    {"高橋", "takahashi"}, {"田中", "tanaka"},
+                    {"伊藤", "ito"},       {"渡辺", "watanabe"},  {"山本", "yamamoto"},  {"中村", "nakamura"},
+                    {"小林", "kobayashi"}, {"加藤", "kato"},      {"吉田", "yoshida"},   {"山田", "yamada"},
+                    {"佐々木", "sasaki"},  {"山口", "yamaguchi"}, {"松本", "matsumoto"}, {"井上", "inoue"},
+                    {"木村", "kimura"},    {"林", "hayashi"},     {"清水", "shimizu"},   {"森", "mori"}},
+    [POOL_ASIA] = {{"Tan", "tan"},   {"Lim", "lim"},     {"Wong", "wong"}, {"Sharma", "sharma"}, {"Singh", "singh"},
+                   {"Kim", "kim"},   {"Park", "park"},   {"Chen", "chen"}, {"Nguyen", "nguyen"}, {"Taylor", "taylor"},
+                   {"Iyer", "iyer"}, {"Lee", "lee"},     {"Choi", "choi"}, {"Wilson", "wilson"}, {"Gupta", "gupta"},
+                   {"Ng", "ng"},     {"Zhang", "zhang"}, {"Kaur", "kaur"}, {"Cho", "cho"},       {"Murphy", "murphy"}},
 };
 
 /* a person's name in the order of their language: family name first in Japanese */
@@ -404,28 +406,44 @@ static char *put_person(char *p, int pool, const word *given, const word *family
 }
 
 static const word company_first[] = {
-    {"Northwind", "northwind"}, {"Bluebird", "bluebird"}, {"Cobalt", "cobalt"},       {"Aurora", "aurora"},
-    {"Summit", "summit"},       {"Harbor", "harbor"},     {"Maple", "maple"},         {"Evergreen", "evergreen"},
-    {"Nordlicht", "nordlicht"}, {"Solaris", "solaris"},   {"Kestrel", "kestrel"},     {"Juniper", "juniper"},
-    {"Meridian", "meridian"},   {"Atlas", "atlas"},       {"Pinnacle", "pinnacle"},   {"Riverstone", "riverstone"},
-    {"Øresund", "oresund"},     {"Élan", "elan"},         {"Brücke", "bruecke"},      {"Café Lumière", "cafelumiere"},
+    {"Northwind", "northwind"}, {"Bluebird", "bluebird"}, {"Cobalt", "cobalt"},         {"Aurora", "aurora"},
+    {"Summit", "summit"},       {"Harbor", "harbor"},     {"Maple", "maple"},           {"Evergreen", "evergreen"},
+    {"Nordlicht", "nordlicht"}, {"Solaris", "solaris"},   {"Kestrel", "kestrel"},       {"Juniper", "juniper"},
+    {"Meridian", "meridian"},   {"Atlas", "atlas"},       {"Pinnacle", "pinnacle"},     {"Riverstone", "riverstone"},
+    {"Øresund", "oresund"},     {"Élan", "elan"},         {"Brücke", "bruecke"},        {"Café Lumière", "cafelumiere"},
     {"Tidewater", "tidewater"}, {"Granite", "granite"},   {"Lighthouse", "lighthouse"}, {"Copperleaf", "copperleaf"},
-    {"Helios", "helios"},       {"Vega", "vega"},         {"Sierra", "sierra"},       {"Quill", "quill"},
+    {"Helios", "helios"},       {"Vega", "vega"},         {"Sierra", "sierra"},         {"Quill", "quill"},
 };
 static const word company_second[] = {
-    {"Logistics", "logistics"}, {"Analytics", "analytics"}, {"Health", "health"},     {"Foods", "foods"},
-    {"Robotics", "robotics"},   {"Media", "media"},         {"Finance", "finance"},   {"Energy", "energy"},
-    {"Retail", "retail"},       {"Software", "software"},   {"Travel", "travel"},     {"Systems", "systems"},
-    {"Labs", "labs"},           {"Dynamics", "dynamics"},   {"Studio", "studio"},     {"Works", "works"},
-    {"Consulting", "consulting"}, {"Architects", "architects"}, {"Bau", "bau"},       {"Technik", "technik"},
+    {"Logistics", "logistics"},
+    {"Analytics", "analytics"},
+    {"Health", "health"},
+    {"Foods", "foods"},
+    {"Robotics", "robotics"},
+    {"Media", "media"},
+    {"Finance", "finance"},
+    {"Energy", "energy"},
+    {"Retail", "retail"},
+    {"Software", "software"},
+    {"Travel", "travel"},
+    {"Systems", "systems"},
+    {"Labs", "labs"},
+    {"Dynamics", "dynamics"},
+    {"Studio", "studio"},
+    {"Works", "works"},
+    {"Consulting", "consulting"},
+    {"Architects", "architects"},
+    {"Bau", "bau"},
+    {"Technik", "technik"},
 };
 static const word japan_first[] = {{"さくら", "sakura"}, {"ひかり", "hikari"}, {"富士", "fuji"},
-                                   {"青空", "aozora"},   {"大和", "yamato"},  {"みどり", "midori"}};
-static const word japan_second[] = {{"物流", "butsuryu"}, {"製作所", "seisakusho"}, {"ソフト", "soft"},
+                                   {"青空", "aozora"},   {"大和", "yamato"},   {"みどり", "midori"}};
+static const word japan_second[] = {{"物流", "butsuryu"}, {"製作所", "seisakusho"},  {"ソフト", "soft"},
                                     {"商事", "shoji"},    {"システムズ", "systems"}, {"フーズ", "foods"}};
 
-static const char *const industries[] = {"Software",  "Retail",        "Manufacturing", "Healthcare", "Logistics",
-                                         "Financial Services", "Education", "Media",   "Public Sector", "Hospitality"};
+static const char *const industries[] = {
+    "Software",           "Retail",    "Manufacturing", "Healthcare",    "Logistics",
+    "Financial Services", "Education", "Media",         "Public Sector", "Hospitality"};
 
 /* plans: seats log-uniform from seats_lo to seats_lo * e^seats_span */
 enum { PLAN_STARTER, PLAN_TEAM, PLAN_BUSINESS, PLAN_ENTERPRISE, N_PLANS };
@@ -433,11 +451,11 @@ static const struct {
     const char *name;
     unsigned weight;
     int seats_lo, seats_hi;
-    double seats_span;           /* ln(seats_hi / seats_lo) */
-    double adopt_lo, adopt_hi;   /* share of the seats an engaged account uses */
-    double ticket_size;          /* relative ticket volume */
-    double max_discount;         /* enterprise deals are discounted */
-    double churn_bias;           /* small plans leave more easily */
+    double seats_span;         /* ln(seats_hi / seats_lo) */
+    double adopt_lo, adopt_hi; /* share of the seats an engaged account uses */
+    double ticket_size;        /* relative ticket volume */
+    double max_discount;       /* enterprise deals are discounted */
+    double churn_bias;         /* small plans leave more easily */
 } plans[N_PLANS] = {
     {"Starter", 40, 2, 15, 2.0149030205, 0.75, 1.00, 0.6, 0.00, 0.35},
     {"Team", 33, 8, 60, 2.0149030205, 0.60, 0.90, 0.9, 0.00, 0.00},
@@ -451,8 +469,8 @@ static const struct {
     double bar;
     int min_plan;
 } features[] = {
-    {"boards", 0.04, PLAN_STARTER},       {"reports", 0.30, PLAN_STARTER},  {"dashboards", 0.42, PLAN_STARTER},
-    {"automations", 0.52, PLAN_STARTER},  {"integrations", 0.62, PLAN_STARTER}, {"api", 0.70, PLAN_BUSINESS},
+    {"boards", 0.04, PLAN_STARTER},      {"reports", 0.30, PLAN_STARTER},      {"dashboards", 0.42, PLAN_STARTER},
+    {"automations", 0.52, PLAN_STARTER}, {"integrations", 0.62, PLAN_STARTER}, {"api", 0.70, PLAN_BUSINESS},
 };
 #define N_FEATURES COUNT(features)
 
@@ -1149,7 +1167,8 @@ static void write_team(world *w)
     static const int pool_of_region[N_REGIONS] = {POOL_AMERICAS, POOL_EUROPE, POOL_JAPAN, POOL_AMERICAS};
     static const char *const skills_of_region[N_REGIONS] = {"english;spanish", "german;french", "japanese;english",
                                                             "spanish;portuguese"};
-    out_text(&w->csms, "Employee ID,Full Name,Email,Team,Region,Manager,Skills,High Touch,Low Touch,Tech Touch,Active\n");
+    out_text(&w->csms,
+             "Employee ID,Full Name,Email,Team,Region,Manager,Skills,High Touch,Low Touch,Tech Touch,Active\n");
     for (int r = 0; r < N_REGIONS; r++) {
         rng_state = mix64(w->seed ^ mix64(0x43534D0000000000ull + (uint64_t)r));
         uint32_t high = w->live[r][SEG_ENT], low = w->live[r][SEG_MID];
@@ -1168,14 +1187,14 @@ static void write_team(world *w)
             int ent = i < n_ent;
             const word *given = &given_names[pool_of_region[r]][rng_below(20)];
             const word *family = &family_names[pool_of_region[r]][rng_below(20)];
-            write_csm(w, id, pool_of_region[r], given, family, region_ids[r], region_ids[r], i == 0 ? "" : lead, skills_of_region[r],
-                      ent ? "8" : "", ent ? "" : "55", "", 1);
+            write_csm(w, id, pool_of_region[r], given, family, region_ids[r], region_ids[r], i == 0 ? "" : lead,
+                      skills_of_region[r], ent ? "8" : "", ent ? "" : "55", "", 1);
         }
         if (r == R_EMEA) {
             char id[32];
             snprintf(id, sizeof id, "csm-%s-%02u", region_ids[r], n_ent + n_com + 1);
-            write_csm(w, id, POOL_EUROPE, &given_names[POOL_EUROPE][3], &family_names[POOL_EUROPE][5], "emea", "emea", lead,
-                      "italian", "8", "", "", 0);
+            write_csm(w, id, POOL_EUROPE, &given_names[POOL_EUROPE][3], &family_names[POOL_EUROPE][5], "emea", "emea",
+                      lead, "italian", "8", "", "", 0);
         }
     }
     rng_state = mix64(w->seed ^ mix64(0x4449474954414Cull));
@@ -1184,8 +1203,8 @@ static void write_team(world *w)
         char id[32];
         snprintf(id, sizeof id, "csm-digital-%02u", i + 1);
         int pool = (int)rng_below(4);
-        write_csm(w, id, pool, &given_names[pool][rng_below(20)], &family_names[pool][rng_below(20)], "digital", "global",
-                  i == 0 ? "" : "csm-digital-01", "webinars;lifecycle-email", "", "", "unlimited", 1);
+        write_csm(w, id, pool, &given_names[pool][rng_below(20)], &family_names[pool][rng_below(20)], "digital",
+                  "global", i == 0 ? "" : "csm-digital-01", "webinars;lifecycle-email", "", "", "unlimited", 1);
     }
 }
 
