@@ -84,10 +84,17 @@ static double sigmoid(double x)
     return 1 / (1 + det_exp(-x));
 }
 
-/* about normal, mean 0 and standard deviation 1 (Irwin-Hall of 3) */
+/* about normal, mean 0 and standard deviation 1 (Irwin-Hall of 3). Every
+ * draw is its own statement here and below: the order in which C evaluates
+ * the operands of + or the arguments of a call is unspecified, and
+ * compilers differ, so two draws in one expression would make the output
+ * depend on the compiler. */
 static double rng_noise(void)
 {
-    return (rng_unit() + rng_unit() + rng_unit() - 1.5) * 2;
+    double sum = rng_unit();
+    sum += rng_unit();
+    sum += rng_unit();
+    return (sum - 1.5) * 2;
 }
 
 static int rng_chance(double p)
@@ -316,33 +323,33 @@ static const struct {
 enum { POOL_AMERICAS, POOL_EUROPE, POOL_JAPAN, POOL_ASIA };
 
 static const struct {
-    const char *code;
+    const char *code, *dial; /* ISO 3166 code, calling code */
     int region;
     unsigned weight;
     int currency;
     int pool;
-    const char *legal[3];
+    const char *legal[3]; /* company suffixes */
 } countries[] = {
-    {"US", R_NA, 32, CUR_USD, POOL_AMERICAS, {"Inc.", "LLC", "Corp."}},
-    {"CA", R_NA, 6, CUR_USD, POOL_AMERICAS, {"Inc.", "Ltd.", "Inc."}},
-    {"DE", R_EMEA, 9, CUR_EUR, POOL_EUROPE, {"GmbH", "AG", "GmbH"}},
-    {"FR", R_EMEA, 6, CUR_EUR, POOL_EUROPE, {"SAS", "SA", "SARL"}},
-    {"GB", R_EMEA, 7, CUR_GBP, POOL_EUROPE, {"Ltd", "PLC", "Ltd"}},
-    {"NL", R_EMEA, 3, CUR_EUR, POOL_EUROPE, {"B.V.", "B.V.", "N.V."}},
-    {"SE", R_EMEA, 2, CUR_EUR, POOL_EUROPE, {"AB", "AB", "AB"}},
-    {"ES", R_EMEA, 2, CUR_EUR, POOL_EUROPE, {"S.L.", "S.A.", "S.L."}},
-    {"IT", R_EMEA, 2, CUR_EUR, POOL_EUROPE, {"S.r.l.", "S.p.A.", "S.r.l."}},
-    {"PL", R_EMEA, 1, CUR_EUR, POOL_EUROPE, {"sp. z o.o.", "S.A.", "sp. z o.o."}},
-    {"JP", R_APAC, 9, CUR_JPY, POOL_JAPAN, {"K.K.", "G.K.", "K.K."}},
-    {"AU", R_APAC, 4, CUR_USD, POOL_ASIA, {"Pty Ltd", "Pty Ltd", "Ltd"}},
-    {"SG", R_APAC, 3, CUR_USD, POOL_ASIA, {"Pte. Ltd.", "Pte. Ltd.", "Ltd."}},
-    {"KR", R_APAC, 2, CUR_USD, POOL_ASIA, {"Co., Ltd.", "Co., Ltd.", "Inc."}},
-    {"IN", R_APAC, 2, CUR_USD, POOL_ASIA, {"Pvt. Ltd.", "Pvt. Ltd.", "Ltd."}},
-    {"BR", R_LATAM, 4, CUR_USD, POOL_AMERICAS, {"Ltda.", "S.A.", "Ltda."}},
-    {"MX", R_LATAM, 3, CUR_USD, POOL_AMERICAS, {"S.A. de C.V.", "S. de R.L.", "S.A. de C.V."}},
-    {"AR", R_LATAM, 1, CUR_USD, POOL_AMERICAS, {"S.A.", "S.R.L.", "S.A."}},
-    {"CL", R_LATAM, 1, CUR_USD, POOL_AMERICAS, {"SpA", "S.A.", "SpA"}},
-    {"CO", R_LATAM, 1, CUR_USD, POOL_AMERICAS, {"S.A.S.", "S.A.", "S.A.S."}},
+    {"US", "+1", R_NA, 32, CUR_USD, POOL_AMERICAS, {"Inc.", "LLC", "Corp."}},
+    {"CA", "+1", R_NA, 6, CUR_USD, POOL_AMERICAS, {"Inc.", "Ltd.", "Inc."}},
+    {"DE", "+49", R_EMEA, 9, CUR_EUR, POOL_EUROPE, {"GmbH", "AG", "GmbH"}},
+    {"FR", "+33", R_EMEA, 6, CUR_EUR, POOL_EUROPE, {"SAS", "SA", "SARL"}},
+    {"GB", "+44", R_EMEA, 7, CUR_GBP, POOL_EUROPE, {"Ltd", "PLC", "Ltd"}},
+    {"NL", "+31", R_EMEA, 3, CUR_EUR, POOL_EUROPE, {"B.V.", "B.V.", "N.V."}},
+    {"SE", "+46", R_EMEA, 2, CUR_EUR, POOL_EUROPE, {"AB", "AB", "AB"}},
+    {"ES", "+34", R_EMEA, 2, CUR_EUR, POOL_EUROPE, {"S.L.", "S.A.", "S.L."}},
+    {"IT", "+39", R_EMEA, 2, CUR_EUR, POOL_EUROPE, {"S.r.l.", "S.p.A.", "S.r.l."}},
+    {"PL", "+48", R_EMEA, 1, CUR_EUR, POOL_EUROPE, {"sp. z o.o.", "S.A.", "sp. z o.o."}},
+    {"JP", "+81", R_APAC, 9, CUR_JPY, POOL_JAPAN, {"K.K.", "G.K.", "K.K."}},
+    {"AU", "+61", R_APAC, 4, CUR_USD, POOL_ASIA, {"Pty Ltd", "Pty Ltd", "Ltd"}},
+    {"SG", "+65", R_APAC, 3, CUR_USD, POOL_ASIA, {"Pte. Ltd.", "Pte. Ltd.", "Ltd."}},
+    {"KR", "+82", R_APAC, 2, CUR_USD, POOL_ASIA, {"Co., Ltd.", "Co., Ltd.", "Inc."}},
+    {"IN", "+91", R_APAC, 2, CUR_USD, POOL_ASIA, {"Pvt. Ltd.", "Pvt. Ltd.", "Ltd."}},
+    {"BR", "+55", R_LATAM, 4, CUR_USD, POOL_AMERICAS, {"Ltda.", "S.A.", "Ltda."}},
+    {"MX", "+52", R_LATAM, 3, CUR_USD, POOL_AMERICAS, {"S.A. de C.V.", "S. de R.L.", "S.A. de C.V."}},
+    {"AR", "+54", R_LATAM, 1, CUR_USD, POOL_AMERICAS, {"S.A.", "S.R.L.", "S.A."}},
+    {"CL", "+56", R_LATAM, 1, CUR_USD, POOL_AMERICAS, {"SpA", "S.A.", "SpA"}},
+    {"CO", "+57", R_LATAM, 1, CUR_USD, POOL_AMERICAS, {"S.A.S.", "S.A.", "S.A.S."}},
 };
 #define N_COUNTRIES COUNT(countries)
 
@@ -650,7 +657,8 @@ static void write_contacts(world *w, account *a)
         p = put_str(p, roles[c < 6 ? c : 5]);
         *p++ = ',';
         if (rng_chance(0.6)) {
-            p = put_str(p, "+1-555-");
+            p = put_str(p, countries[a->country].dial);
+            p = put_str(p, " 555 ");
             p = put_padded(p, rng_below(10000), 4);
         }
         *p++ = '\n';
@@ -659,7 +667,7 @@ static void write_contacts(world *w, account *a)
     }
 }
 
-/* The account's name, its domain and its fixed traits. */
+/* The account's name (into `name`) and its e-mail domain. */
 static void make_company(account *a, char *name, size_t cap)
 {
     const int pool = countries[a->country].pool;
@@ -786,15 +794,25 @@ static int renewal_point(world *w, account *a, int wk, int64_t day, int annual)
     return 0;
 }
 
-static void write_usage_row(world *w, const account *a, int64_t day, const char *metric, unsigned value, int tenths)
+/* One usage row. Its id, NNNNNN-WW-M (account, week, metric), grows with
+ * every row of the file, as a warehouse export's row numbers do: the
+ * store's key B-tree then takes the rows in order. */
+static void write_usage_row(world *w, const account *a, int wk, int metric, int64_t day, const char *name,
+                            unsigned value, int tenths)
 {
     out_file *o = &w->usage;
     char *p = out_reserve(o), *s = p;
+    p = put_padded(p, a->n, 6);
+    *p++ = '-';
+    p = put_padded(p, (uint64_t)wk, 2);
+    *p++ = '-';
+    *p++ = (char)('0' + metric);
+    *p++ = ',';
     p = put_account(p, a->n);
     *p++ = ',';
     p = put_date(p, day);
     *p++ = ',';
-    p = put_str(p, metric);
+    p = put_str(p, name);
     *p++ = ',';
     p = tenths ? put_tenths(p, value) : put_uint(p, value);
     *p++ = '\n';
@@ -811,8 +829,8 @@ static void write_usage(world *w, account *a, int wk, int64_t week_end, double e
         wau = (unsigned)a->seats;
     unsigned tenths = (unsigned)((double)wau * 1000.0 / a->seats + 0.5);
     a->utilization[wk] = (double)wau / a->seats;
-    write_usage_row(w, a, week_end, "active_users", wau, 0);
-    write_usage_row(w, a, week_end, "seat_utilization", tenths, 1);
+    write_usage_row(w, a, wk, 0, week_end, "active_users", wau, 0);
+    write_usage_row(w, a, wk, 1, week_end, "seat_utilization", tenths, 1);
     if (wau == 0)
         return;
     for (unsigned f = 0; f < N_FEATURES; f++) {
@@ -822,7 +840,7 @@ static void write_usage(world *w, account *a, int wk, int64_t week_end, double e
             continue;
         double share = (1.05 - features[f].bar) * (0.5 + 0.5 * rng_unit());
         unsigned n = (unsigned)(wau * share + 0.5);
-        write_usage_row(w, a, week_end, features[f].name, n > 0 ? n : 1, 0);
+        write_usage_row(w, a, wk, 2 + (int)f, week_end, features[f].name, n > 0 ? n : 1, 0);
     }
 }
 
@@ -870,7 +888,8 @@ static void write_tickets(world *w, account *a, int wk, int64_t week_start, int6
         int64_t opened = week_start + rng_below(7);
         if (opened >= stop || opened < a->contract_start || opened > w->end_day)
             continue;
-        int minute = 60 * (int)(1 + rng_below(22)) + (int)rng_below(60);
+        int minute = 60 * (int)(1 + rng_below(22));
+        minute += (int)rng_below(60);
         unsigned kind_w[N_KINDS] = {40, (unsigned)(12 + 20 * (1 - e)), (unsigned)(10 + 14 * (1 - e)), 8,
                                     (unsigned)(6 + 22 * e)};
         int kind = (int)pick(kind_w, N_KINDS);
@@ -939,8 +958,8 @@ static void write_tickets(world *w, account *a, int wk, int64_t week_start, int6
         if (!is_open && closed + 1 <= w->end_day && closed + 1 < stop && rng_chance(0.2)) {
             double speed = hours < 24 ? 1 : hours < 96 ? 0.6 : 0.1;
             int csat = (int)clamp(1 + 4 * (0.5 * e + 0.5 * speed) + 0.8 * rng_noise() + 0.5, 1, 5);
-            write_survey(w, a, closed + 1, 600 + (int)rng_below(480), (int)rng_below((uint32_t)a->n_contacts), "CSAT",
-                         csat, NULL);
+            int at = 600 + (int)rng_below(480), by = (int)rng_below((uint32_t)a->n_contacts);
+            write_survey(w, a, closed + 1, at, by, "CSAT", csat, NULL);
         }
     }
     /* forget tickets closed long ago */
@@ -1048,7 +1067,12 @@ static void simulate_account(world *w, uint32_t n)
         a.contract_start = w->end_day + 1 + rng_below(45);
 
     /* engagement: a level and a trajectory */
-    a.base = rng_chance(0.15) ? 0.12 + 0.3 * rng_unit() : 0.3 + 0.65 * (rng_unit() + rng_unit()) / 2;
+    if (rng_chance(0.15)) {
+        a.base = 0.12 + 0.3 * rng_unit(); /* a weak fit */
+    } else {
+        a.base = rng_unit();
+        a.base = 0.3 + 0.65 * (a.base + rng_unit()) / 2;
+    }
     unsigned traj_w[] = {55, 15, 20, 10};
     a.trajectory = (int)pick(traj_w, 4);
     a.turn_week = (int)rng_below(WEEKS);
@@ -1203,8 +1227,10 @@ static void write_team(world *w)
         char id[32];
         snprintf(id, sizeof id, "csm-digital-%02u", i + 1);
         int pool = (int)rng_below(4);
-        write_csm(w, id, pool, &given_names[pool][rng_below(20)], &family_names[pool][rng_below(20)], "digital",
-                  "global", i == 0 ? "" : "csm-digital-01", "webinars;lifecycle-email", "", "", "unlimited", 1);
+        const word *given = &given_names[pool][rng_below(20)];
+        const word *family = &family_names[pool][rng_below(20)];
+        write_csm(w, id, pool, given, family, "digital", "global", i == 0 ? "" : "csm-digital-01",
+                  "webinars;lifecycle-email", "", "", "unlimited", 1);
     }
 }
 
@@ -1322,7 +1348,7 @@ int main(int argc, char **argv)
                            "Renewal Date,Status,Cancelled On,Industry\n");
     out_text(&w->contacts, "Contact ID,Account ID,Name,Email,Role,Phone\n");
     out_text(&w->subscriptions, "subscription_id,customer_id,plan,seats,mrr,currency,period_start,period_end,status\n");
-    out_text(&w->usage, "account_id,week_ending,metric,value\n");
+    out_text(&w->usage, "row_id,account_id,week_ending,metric,value\n");
     out_text(&w->surveys, "Response ID,Account,Contact,Submitted At,Survey,Score,Comment\n");
     {
         char head[160], *p = head;
