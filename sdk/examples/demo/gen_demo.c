@@ -1316,11 +1316,13 @@ int main(int argc, char **argv)
     }
     world *w = calloc(1, sizeof *w);
     if (outdir == NULL || w == NULL) {
+        free(w);
         usage(stderr);
         return 2;
     }
     if (!parse_date(end_text, &w->end_day)) {
         fprintf(stderr, GEN_NAME ": --end must be a date YYYY-MM-DD, not '%s'\n", end_text);
+        free(w);
         return 2;
     }
     w->start_day = w->end_day - (WEEKS * 7 - 1);
