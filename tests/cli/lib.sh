@@ -41,3 +41,15 @@ start_http_receiver() {
   PORT=$(cat "$WORK/port")
   touch "$WORK/hooks.log"
 }
+
+# sample_config OUT CHANNELS PLAYBOOKS [SOURCES]: the sample stack's
+# kizuna.xml with the XML in file CHANNELS inside <channels>, PLAYBOOKS
+# before </kizuna> and SOURCES (if given) at the end of <sources>.
+sample_config() {
+  awk -v ch="$2" -v pb="$3" -v src="${4:-/dev/null}" '
+    /<\/kizuna>/ { while ((getline l < pb) > 0) print l }
+    /<\/sources>/ { while ((getline l < src) > 0) print l }
+    { print }
+    /<channels>/ { while ((getline l < ch) > 0) print l }
+  ' "$KZ_SOURCE_DIR/sdk/examples/sample/kizuna.xml" >"$1"
+}

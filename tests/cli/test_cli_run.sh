@@ -41,11 +41,7 @@ cat >"$WORK/playbooks.xml" <<'XML'
       <trigger on="before" date="renewal_date" days="3650"/><subject>s</subject><body>b</body></playbook>
   </playbooks>
 XML
-awk -v ch="$WORK/channels.xml" -v pb="$WORK/playbooks.xml" '
-  /<\/kizuna>/ { while ((getline l < pb) > 0) print l }
-  { print }
-  /<channels>/ { while ((getline l < ch) > 0) print l }
-' "$KZ_SOURCE_DIR/sdk/examples/sample/kizuna.xml" >"$WORK/kizuna.xml"
+sample_config "$WORK/kizuna.xml" "$WORK/channels.xml" "$WORK/playbooks.xml"
 
 T0=2026-10-15T08:00:00Z
 kz() { KIZUNA_NOW=${NOW:-$T0} "$KIZUNA" --config "$WORK/kizuna.xml" "$@"; }

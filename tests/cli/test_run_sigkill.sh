@@ -25,12 +25,9 @@ cat >"$WORK/extra.xml" <<'XML'
       <subject>{account.name} renews on {account.renewal_date}</subject><body>{account.id}</body></playbook>
   </playbooks>
 XML
-awk -v pb="$WORK/extra.xml" -v url="http://127.0.0.1:$PORT/steady" '
-  /<\/kizuna>/ { while ((getline l < pb) > 0) print l }
-  { print }
-  /<channels>/ { print "    <channel name=\"hook\" component=\"webhook\"><param name=\"url\">" url "</param>" \
-                       "<param name=\"secret\" env=\"KIZUNA_HOOK_SECRET\"/></channel>" }
-' "$KZ_SOURCE_DIR/sdk/examples/sample/kizuna.xml" >"$WORK/kizuna.xml"
+echo "    <channel name=\"hook\" component=\"webhook\"><param name=\"url\">http://127.0.0.1:$PORT/steady</param>" \
+  "<param name=\"secret\" env=\"KIZUNA_HOOK_SECRET\"/></channel>" >"$WORK/channels.xml"
+sample_config "$WORK/kizuna.xml" "$WORK/channels.xml" "$WORK/extra.xml"
 
 kz() { KIZUNA_NOW=2026-10-15T08:00:00Z "$KIZUNA" --config "$WORK/kizuna.xml" "$@"; }
 lines() { wc -l <"$WORK/hooks.log"; }
