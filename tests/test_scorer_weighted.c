@@ -248,6 +248,26 @@ static void test_weighted_bands_both_directions(void)
     table_clear(&t);
 }
 
+/* A score never passes 100 by rounding: weights 0.5 and 3 at the tops of
+ * their bands sum, in doubles, to 100.00000000000001 before the clamp. */
+static void test_weighted_score_stays_in_range(void)
+{
+    g_autoptr(kz_registry) reg = NULL;
+    const kz_component_info *comp = weighted_component(&reg);
+    kz_instance *inst = scorer(comp, "a weight=0.5 band=0..1\nb weight=3 band=0..1\n", NULL);
+    table t;
+    table_init(&t, 2, (const char *[]){"a", "b", NULL});
+    fill(&t, 0, (double[]){1, 5});
+    fill(&t, 1, (double[]){1, 2});
+    g_assert_cmpint(prepare(inst, &t), ==, KZ_OK);
+    double scores[2];
+    g_assert_cmpint(score(inst, &t, scores, NULL, NULL), ==, KZ_OK);
+    for (int i = 0; i < 2; i++)
+        g_assert_cmpfloat(scores[i], ==, 100.0);
+    kz_instance_destroy(inst);
+    table_clear(&t);
+}
+
 static void test_weighted_contributions_add_up(void)
 {
     g_autoptr(kz_registry) reg = NULL;
@@ -771,6 +791,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/scorer/weighted/bands-both-directions", test_weighted_bands_both_directions);
+    g_test_add_func("/scorer/weighted/score-stays-in-range", test_weighted_score_stays_in_range);
     g_test_add_func("/scorer/weighted/contributions-add-up", test_weighted_contributions_add_up);
     g_test_add_func("/scorer/weighted/missing-rule", test_weighted_missing_rule);
     g_test_add_func("/scorer/weighted/percentile-after-calibration", test_weighted_percentile_after_calibration);

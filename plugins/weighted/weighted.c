@@ -344,8 +344,14 @@ static void score_tile(const weighted *s, const double *const *x, double *const 
             accumulate(x[k], norm, w, 0, w, points, part[k], score);
         }
     }
-    for (uint32_t i = 0; i < WT_TILE; i++)
-        score[i] = points[i] > 0 ? score[i] : NAN;
+    /* Each term is at most w * 100 / present, so the sum is at most 100
+     * in exact arithmetic; in doubles it can pass it by an ulp (weights
+     * 0.5 and 3 at their tops sum to 100.00000000000001), which the host
+     * would reject as out of range. */
+    for (uint32_t i = 0; i < WT_TILE; i++) {
+        const double v = score[i] < 100.0 ? score[i] : 100.0;
+        score[i] = points[i] > 0 ? v : NAN;
+    }
 }
 
 /* A percentile measure of which the calibration found no value: missing
