@@ -189,6 +189,9 @@ void kz_config_free(kz_config *cfg)
         g_ptr_array_unref(cfg->playbooks);
     g_ptr_array_unref(cfg->measures);
     health_free(cfg->health);
+    g_free(cfg->kpis.currency);
+    if (cfg->kpis.rates != NULL)
+        g_hash_table_unref(cfg->kpis.rates);
     g_free(cfg->path);
     g_free(cfg->dir);
     g_free(cfg->store_path);
@@ -672,6 +675,32 @@ static void read_playbooks(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
     }
 }
 
+static void read_kpis(kz_config *cfg, xmlNodePtr node, GPtrArray *errors)
+{
+    cfg->kpis.currency = attr(node, "currency");
+    cfg->kpis.line = (guint)xmlGetLineNo(node);
+    for (xmlNodePtr n = node->children; n != NULL; n = n->next) {
+        if (!is_element(n, "rate"))
+            continue;
+        g_autofree char *currency = attr(n, "currency");
+        g_autofree char *value = attr(n, "value");
+        if (g_hash_table_contains(cfg->kpis.rates, currency)) {
+            add_error(errors, cfg->path, (guint)xmlGetLineNo(n), "<rate currency=\"%s\">: given twice", currency);
+            continue;
+        }
+        if (cfg->kpis.currency != NULL && strcmp(currency, cfg->kpis.currency) == 0) {
+            add_error(errors, cfg->path, (guint)xmlGetLineNo(n),
+                      "<rate currency=\"%s\">: the report currency itself needs no rate", currency);
+            continue;
+        }
+        double *v = g_new(double, 1);
+        *v = g_ascii_strtod(value, NULL); /* the schema has checked it is a double > 0 */
+        g_hash_table_insert(cfg->kpis.rates, g_steal_pointer(&currency), v);
+    }
+    if (cfg->kpis.currency == NULL && g_hash_table_size(cfg->kpis.rates) > 0)
+        add_error(errors, cfg->path, cfg->kpis.line, "<kpis>: rates need the currency they convert into (currency=)");
+}
+
 static gboolean validate_schema(xmlDocPtr doc, xml_error_sink *sink)
 {
     xmlRelaxNGParserCtxtPtr pctx = xmlRelaxNGNewMemParserCtxt(kz_stack_schema, (int)kz_stack_schema_len);
@@ -747,6 +776,7 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
     cfg->measures = g_ptr_array_new_with_free_func((GDestroyNotify)measure_free);
     cfg->outbox =
         (kz_config_outbox){8, G_GINT64_CONSTANT(60) * G_USEC_PER_SEC, G_GINT64_CONSTANT(21600) * G_USEC_PER_SEC};
+    cfg->kpis.rates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
 
     xmlNodePtr root = xmlDocGetRootElement(doc);
@@ -782,6 +812,8 @@ kz_config *kz_config_load(const char *path, GPtrArray *errors)
             read_org(cfg, n, errors);
         } else if (is_element(n, "playbooks")) {
             read_playbooks(cfg, n, errors);
+        } else if (is_element(n, "kpis")) {
+            read_kpis(cfg, n, errors);
         } else {
             /* "sources" -> source, ...: the schema admits nothing else */
             g_autofree char *kind = g_strndup((const char *)n->name, strlen((const char *)n->name) - 1);

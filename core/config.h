@@ -182,6 +182,13 @@ typedef struct kz_config_outbox {
     gint64 max_backoff_us;
 } kz_config_outbox;
 
+/* <kpis>: the report currency and the rates into it (docs/kpis.md) */
+typedef struct kz_config_kpis {
+    char *currency;    /* ISO 4217, or NULL: the store's one currency */
+    GHashTable *rates; /* currency -> double* (report-currency units per unit) */
+    guint line;
+} kz_config_kpis;
+
 typedef struct kz_config {
     char *path;               /* the file, as given */
     char *dir;                /* its directory: relative paths are resolved here */
@@ -195,6 +202,7 @@ typedef struct kz_config {
     kz_config_org *org;       /* or NULL without <organization> */
     GPtrArray *playbooks;     /* kz_config_playbook*, in file order; NULL without <playbooks> */
     kz_config_outbox outbox;
+    kz_config_kpis kpis; /* rates is never NULL */
 } kz_config;
 
 /* Reads and validates `path`. Returns the config, or NULL after appending

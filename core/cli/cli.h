@@ -44,6 +44,8 @@ int kz_cmd_org(int argc, char **argv);
 int kz_cmd_run(int argc, char **argv);
 int kz_cmd_touches(int argc, char **argv);
 int kz_cmd_tasks(int argc, char **argv);
+int kz_cmd_report(int argc, char **argv);
+int kz_cmd_feedback(int argc, char **argv);
 
 /* Loads the config named on the command line, its registry and its store;
  * prints the problems and returns FALSE when it cannot. */

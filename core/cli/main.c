@@ -31,7 +31,10 @@ static const kz_command commands[] = {
     {"org", "org simulate: compare every configured organization model on the current book", kz_cmd_org},
     {"run", "The whole job: sync, score, lifecycle, assign, playbooks, deliver; then a summary", kz_cmd_run},
     {"touches", "List the outbox (--status S); touches retry ID makes a dead touch due again", kz_cmd_touches},
-    {"tasks", "List the open tasks the task channel made for CSMs (--csm ID)", kz_cmd_tasks},
+    {"tasks", "List the open tasks the task channel made for CSMs (--csm ID); tasks done ID closes one", kz_cmd_tasks},
+    {"report", "The CS KPIs over a period, as text, JSON, CSV or HTML (--period 2026-Q3 --by tier)", kz_cmd_report},
+    {"feedback", "The feature requests by tag, with the accounts and ARR asking (--csv: every request)",
+     kz_cmd_feedback},
 };
 
 static char *opt_config;
