@@ -536,6 +536,38 @@ int kz_cmd_touches(int argc, char **argv)
 
 /* ---- kizuna tasks ------------------------------------------------------- */
 
+/* `tasks done ID`: an open task done now; once. */
+static int task_done(sqlite3 *db, const char *id_text)
+{
+    gint64 id = 0;
+    if (!g_ascii_string_to_signed(id_text, 10, 1, G_MAXINT64, &id, NULL)) {
+        fprintf(stderr, "kizuna: tasks done ID: give the task's number (kizuna tasks lists them)\n");
+        return KZ_EXIT_USAGE;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE tasks SET status = 'done', done_us = ?2 WHERE id = ?1 AND status = 'open' "
+                           "RETURNING id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "kizuna: tasks done: %s\n", sqlite3_errmsg(db));
+        return KZ_EXIT_INTERNAL;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, kz_host_now());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) {
+        kz_cli_print("task %" G_GINT64_FORMAT " is done\n", id);
+        return KZ_EXIT_OK;
+    }
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "kizuna: tasks done: %s\n", sqlite3_errmsg(db));
+        return KZ_EXIT_INTERNAL;
+    }
+    fprintf(stderr, "kizuna: tasks done %" G_GINT64_FORMAT ": no open task with that number\n", id);
+    return KZ_EXIT_FAILED;
+}
+
 int kz_cmd_tasks(int argc, char **argv)
 {
     gboolean json = FALSE, all = FALSE;
@@ -545,15 +577,24 @@ int kz_cmd_tasks(int argc, char **argv)
                                     {"all", 'a', 0, G_OPTION_ARG_NONE, &all, "Also the tasks that are done", NULL},
                                     {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
                                     G_OPTION_ENTRY_NULL};
-    if (!kz_cli_parse(&argc, &argv, "", "List the tasks the task channel made for CSMs, by due date.", entries))
+    if (!kz_cli_parse(&argc, &argv, "[done ID]",
+                      "List the tasks the task channel made for CSMs, by due date. `tasks done ID` marks one done "
+                      "(it then counts in the report's activity KPIs).",
+                      entries))
         return KZ_EXIT_USAGE;
     g_autofree char *csm_opt = csm;
+    if (argc > 1 && (strcmp(argv[1], "done") != 0 || argc != 3)) {
+        fprintf(stderr, "kizuna: tasks: unknown argument '%s' (tasks [done ID])\n", argv[1]);
+        return KZ_EXIT_USAGE;
+    }
     g_autoptr(kz_config) cfg = NULL;
     g_autoptr(kz_registry) reg = NULL;
     g_autoptr(kz_store) store = NULL;
     if (!kz_cli_load_stack(&cfg, &reg, &store))
         return KZ_EXIT_FAILED;
     sqlite3 *db = kz_store_db(store);
+    if (argc == 3)
+        return task_done(db, argv[2]);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT t.id, t.csm, t.account_id, a.name, t.playbook, t.title, t.body, t.created_us,"

@@ -90,6 +90,18 @@ contains "$WORK/out" "please call them"
 csm=$(jq -r '.[0].csm' "$WORK/out")
 run 0 kz tasks --csm "$csm"
 contains "$WORK/out" "New high-touch account"
+# a task done counts in the report's activity KPIs, for its CSM; once
+task=$(kz tasks --json | jq -r '.[0].id')
+run 0 kz tasks done "$task"
+contains "$WORK/out" "task $task is done"
+run 1 kz tasks done "$task"
+contains "$WORK/err" "no open task with that number"
+equals "$(kz tasks --json | jq length)" "$((vips - 1))" "one task fewer open"
+run 0 kz report --period 2026-10 --format json
+equals "$(jq .kpis.tasks_done "$WORK/out")" 1 "tasks done in October"
+equals "$(jq -r --arg c "$csm" '.activity_by_csm[] | select(.name == $c) | .tasks_done' "$WORK/out")" 1 \
+  "the task counts for its CSM"
+equals "$(jq .kpis.touches "$WORK/out")" "$written" "every touch written in October"
 
 # the second run at the same time: nothing new, nothing sent again
 run 0 kz run --as-of 2026-10-14 --json
