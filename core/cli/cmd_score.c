@@ -284,8 +284,10 @@ gboolean kz_cli_score_stage(struct kz_config *cfg, struct kz_registry *reg, stru
     }
     if (cfg->health->label != NULL && (labels = labels_for(&s, cfg->health->label)) == NULL)
         goto out;
+    /* explained, as `kizuna score` does: the run's scores are what
+     * `kizuna account` and the report's at-risk table explain */
     ok = kz_health_prepare(s.health, s.set, labels, FALSE, TRUE, fits, &err) &&
-         (scores = kz_health_score(s.health, s.set, FALSE, &err)) != NULL &&
+         (scores = kz_health_score(s.health, s.set, TRUE, &err)) != NULL &&
          kz_health_save(s.health, s.set, scores, run, &stored, &err);
     if (!ok)
         fprintf(stderr, "kizuna: score: %s\n", err->message);
