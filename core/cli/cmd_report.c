@@ -88,7 +88,8 @@ static void text_report(GString *o, const kz_kpi_report *r)
         g_string_append(o, "\nhealth (accounts per grade: at the end, at the start)\n");
         for (guint i = 0; i < r->all->grades_end->len; i++) {
             const kz_kpi_row *g = r->all->grades_end->pdata[i];
-            g_string_append_printf(o, "  %-12s %8.0f %8.0f\n", g->name, g->v[0], g->v[1]);
+            g_autofree char *start = isnan(g->v[1]) ? g_strdup("-") : g_strdup_printf("%.0f", g->v[1]);
+            g_string_append_printf(o, "  %-12s %8.0f %8s\n", g->name, g->v[0], start);
         }
     }
     if (r->all->touches->len > 0) {
@@ -342,10 +343,7 @@ int kz_cmd_report(int argc, char **argv)
     } else if (strcmp(fmt, "csv") == 0) {
         csv_report(o, r);
     } else {
-        g_autoptr(GPtrArray) grade_names = g_ptr_array_new();
-        for (guint i = 0; cfg->health != NULL && i < cfg->health->grades->len; i++)
-            g_ptr_array_add(grade_names, (gpointer)kz_health_grade_name(cfg, (guint8)i));
-        kz_report_html(o, r, grade_names);
+        kz_report_html(o, r);
     }
     sqlite3_close(db);
     gboolean ok = write_out(out_opt, o);

@@ -417,6 +417,16 @@ typedef struct {
     cursor cur[CUR_N];
 } walk;
 
+/* A group's health rows in the runs' order of grades (the worst first,
+ * as the health model lists them), so every grade shows, even at 0. */
+static void seed_grades(walk *w, group_acc *a)
+{
+    for (char **names = w->grade_names_end; names != NULL && *names != NULL; names++)
+        row_of(a->grades, a->g->grades_end, *names);
+    for (char **names = w->grade_names_start; names != NULL && *names != NULL; names++)
+        row_of(a->grades, a->g->grades_end, *names);
+}
+
 static group_acc *group_for(walk *w, const char *name)
 {
     if (w->r->by == KZ_KPI_BY_NONE)
@@ -424,6 +434,7 @@ static group_acc *group_for(walk *w, const char *name)
     group_acc *a = g_hash_table_lookup(w->groups, name);
     if (a == NULL) {
         a = group_new(name);
+        seed_grades(w, a);
         g_hash_table_insert(w->groups, a->g->name, a);
     }
     return a;
@@ -862,14 +873,19 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
 
     gboolean ok = kz_sql_exec(db, "BEGIN", error);
     gboolean in_txn = ok;
-    ok = ok && load_grades(db, to_us - 1, &r->health_run_end, &w.roster_end, &w.grade_end, &w.grade_names_end, error);
-    ok = ok && load_grades(db, from_us - 1, &r->health_run_start, &w.roster_start, &w.grade_start, &w.grade_names_start,
-                           error);
+    /* a run as of T measured everything before T: the state at the
+     * period's end is the run as of its end, at its start the run as of
+     * its start */
+    ok = ok && load_grades(db, to_us, &r->health_run_end, &w.roster_end, &w.grade_end, &w.grade_names_end, error);
+    ok = ok &&
+         load_grades(db, from_us, &r->health_run_start, &w.roster_start, &w.grade_start, &w.grade_names_start, error);
     if (ok && w.roster_start != NULL && r->health_run_start == r->health_run_end) {
         /* no run before the period: no start grades to move from */
         g_clear_pointer(&w.roster_start, kz_roster_free);
         r->health_run_start = 0;
     }
+    if (ok)
+        seed_grades(&w, w.all);
     static const char *const cursor_sql[CUR_N] = {
         [CUR_SUBS] = "SELECT account_id, period_start_us, period_end_us, mrr_minor, currency, id FROM subscriptions "
                      "WHERE status != 1 ORDER BY account_id",
@@ -878,7 +894,7 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
                         "FROM survey_answers WHERE time_us >= ?1 AND time_us < ?2 GROUP BY account_id "
                         "ORDER BY account_id",
         [CUR_CSQL] = "SELECT account_id, MIN(time_us) FROM state_changes WHERE what = 'phase' AND "
-                     "to_value = 'expansion' AND time_us >= ?1 AND time_us < ?2 GROUP BY account_id "
+                     "to_value = 'expansion' AND time_us > ?1 AND time_us <= ?2 GROUP BY account_id "
                      "ORDER BY account_id",
         [CUR_ONBOARDED] = "SELECT account_id, MIN(time_us) FROM state_changes WHERE what = 'success' AND "
                           "to_value = 'onboarding' GROUP BY account_id ORDER BY account_id",
@@ -949,6 +965,12 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     while (g_hash_table_iter_next(&it, NULL, &value))
         g_ptr_array_add(r->groups, group_finish(value));
     g_ptr_array_sort(r->groups, cmp_group);
+    if (r->health_run_start == 0) /* no run that old: the start is unknown, not 0 */
+        for (guint i = 0; i <= r->groups->len; i++) {
+            const kz_kpi_group *g = i < r->groups->len ? r->groups->pdata[i] : r->all;
+            for (guint j = 0; j < g->grades_end->len; j++)
+                ((kz_kpi_row *)g->grades_end->pdata[j])->v[1] = NAN;
+        }
     g_ptr_array_sort(r->features, cmp_feature);
     g_ptr_array_sort(r->movement, cmp_row_name);
     g_ptr_array_sort(r->by_tier, cmp_row_name);

@@ -60,14 +60,16 @@ static void kpi_cell(GString *o, const kz_kpi_report *r, const char *group, kz_k
     g_string_append(o, "</td>");
 }
 
-/* Horizontal bars: one per row, value v[col], labelled. */
-static void hbars(GString *o, const char *title, const GPtrArray *rows, int col, const char *unit_label)
+/* Horizontal bars: one per row, value v[col], labelled. Each value's
+ * text carries data-chart, data-key (the row's name) and data-value. */
+static void hbars(GString *o, const char *chart, const char *title, const GPtrArray *rows, int col,
+                  const char *unit_label)
 {
     double max = 0;
     for (guint i = 0; i < rows->len; i++)
         max = MAX(max, ((const kz_kpi_row *)rows->pdata[i])->v[col]);
     const double w = 520, label = 150, bar_h = 22, h = 30 + bar_h * MAX(rows->len, 1);
-    g_string_append_printf(o, "<figure><figcaption>");
+    g_string_append_printf(o, "<figure data-chart=\"%s\"><figcaption>", chart);
     esc(o, title);
     g_string_append_printf(o,
                            "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"%.0f\" "
@@ -93,6 +95,8 @@ static void hbars(GString *o, const char *title, const GPtrArray *rows, int col,
         coord(o, label + len + 6);
         g_string_append(o, "\" y=\"");
         coord(o, y + 15);
+        g_string_append_printf(o, "\" data-chart=\"%s\" data-key=\"", chart);
+        esc(o, row->name);
         g_string_append(o, "\" data-value=\"");
         num(o, row->v[col]);
         g_string_append_printf(o, "\">%.0f%s</text>", row->v[col], unit_label);
@@ -103,7 +107,7 @@ static void hbars(GString *o, const char *title, const GPtrArray *rows, int col,
 /* GRR and NRR by month as two lines over a percent axis. */
 static void months_chart(GString *o, const kz_kpi_report *r)
 {
-    const double w = 640, h = 240, left = 50, top = 20, bottom = 40, right = 20;
+    const double w = 640, h = 240, left = 50, top = 20, bottom = 40, right = 40;
     double lo = 1, hi = 1;
     for (guint i = 0; i < r->months->len; i++) {
         const kz_kpi_row *m = r->months->pdata[i];
@@ -113,19 +117,31 @@ static void months_chart(GString *o, const kz_kpi_report *r)
                 hi = MAX(hi, m->v[k]);
             }
     }
-    lo = floor(lo * 20) / 20 - 0.05; /* to 5 points, with a margin */
-    hi = ceil(hi * 20) / 20 + 0.05;
+    /* the axis: the 100% line and every value, in round steps of at most
+     * six intervals (1, 2, 5, 10, 20, 25, 50 or 100 points) */
+    static const double steps[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1};
+    double step = 1;
+    for (guint i = 0; i < G_N_ELEMENTS(steps); i++)
+        if ((ceil(hi / steps[i]) - floor(lo / steps[i])) <= 6) {
+            step = steps[i];
+            break;
+        }
+    lo = floor(lo / step) * step;
+    hi = ceil(hi / step) * step;
+    if (hi - lo < step / 2)
+        hi = lo + step;
+    const int ticks = (int)lround((hi - lo) / step);
     const guint n = r->months->len;
     const double plot_w = w - left - right, plot_h = h - top - bottom;
 #define X(i) (left + (n > 1 ? plot_w * (i) / (n - 1) : plot_w / 2))
 #define Y(v) (top + plot_h * (hi - (v)) / (hi - lo))
     g_string_append_printf(o,
-                           "<figure><figcaption>GRR and NRR by month</figcaption><svg "
+                           "<figure data-chart=\"months\"><figcaption>GRR and NRR by month</figcaption><svg "
                            "xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"%.0f\" height=\"%.0f\" "
                            "viewBox=\"0 0 %.0f %.0f\">",
                            w, h, w, h);
-    for (int t = 0; t <= 4; t++) {
-        double v = lo + (hi - lo) * t / 4, y = Y(v);
+    for (int t = 0; t <= ticks; t++) {
+        double v = lo + step * t, y = Y(v);
         g_string_append_printf(o, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", left,
                                w - right, y, y);
         g_string_append_printf(o, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f%%</text>", left - 6, y + 4,
@@ -133,7 +149,9 @@ static void months_chart(GString *o, const kz_kpi_report *r)
     }
     static const char *const names[] = {"GRR", "NRR"}, *const colors[] = {"#2e86c1", "#27ae60"};
     for (int k = 0; k < 2; k++) {
-        g_string_append_printf(o, "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"%s\" points=\"", colors[k]);
+        /* NRR dashed: where the two lines meet, both still show */
+        g_string_append_printf(o, "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"%s\"%s points=\"", colors[k],
+                               k == 1 ? " stroke-dasharray=\"6 4\"" : "");
         for (guint i = 0; i < n; i++) {
             const kz_kpi_row *m = r->months->pdata[i];
             if (!isnan(m->v[k]))
@@ -151,8 +169,11 @@ static void months_chart(GString *o, const kz_kpi_report *r)
             num(o, m->v[k]);
             g_string_append_printf(o, "\"><title>%s %s: %.1f%%</title></circle>", names[k], m->name, 100 * m->v[k]);
         }
-        g_string_append_printf(o, "<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">%s</text>", left + 10 + 60 * k, h - 6,
-                               colors[k], names[k]);
+        /* the legend: a swatch of the line's colour, then its name */
+        g_string_append_printf(o,
+                               "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"4\" fill=\"%s\"/>"
+                               "<text x=\"%.0f\" y=\"%.0f\">%s</text>",
+                               left + 70 * k, h - 12, colors[k], left + 18 + 70 * k, h - 6, names[k]);
     }
     for (guint i = 0; i < n; i++)
         g_string_append_printf(o, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%s</text>", X(i), h - bottom + 16,
@@ -160,22 +181,6 @@ static void months_chart(GString *o, const kz_kpi_report *r)
     g_string_append(o, "</svg></figure>\n");
 #undef X
 #undef Y
-}
-
-/* The health grades in the model's order (worst first), then any other. */
-static GPtrArray *ordered_grades(const kz_kpi_report *r, const GPtrArray *grade_names)
-{
-    GPtrArray *rows = g_ptr_array_new();
-    for (guint i = 0; i < grade_names->len; i++)
-        for (guint j = 0; j < r->all->grades_end->len; j++) {
-            kz_kpi_row *g = r->all->grades_end->pdata[j];
-            if (strcmp(g->name, grade_names->pdata[i]) == 0)
-                g_ptr_array_add(rows, g);
-        }
-    for (guint j = 0; j < r->all->grades_end->len; j++)
-        if (!g_ptr_array_find(rows, r->all->grades_end->pdata[j], NULL))
-            g_ptr_array_add(rows, r->all->grades_end->pdata[j]);
-    return rows;
 }
 
 static const char css[] =
@@ -186,7 +191,7 @@ static const char css[] =
     "td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}td.n{text-align:right}"
     "figure{margin:12px 0}figcaption{font-weight:600;margin-bottom:4px}svg text{font-size:12px;fill:#333}";
 
-void kz_report_html(GString *o, const kz_kpi_report *r, const GPtrArray *grade_names)
+void kz_report_html(GString *o, const kz_kpi_report *r)
 {
     g_autofree char *from = kz_time_format(r->from_us), *last = kz_time_format(r->to_us - 1),
                     *as_of = kz_time_format(r->as_of_us);
@@ -210,24 +215,27 @@ void kz_report_html(GString *o, const kz_kpi_report *r, const GPtrArray *grade_n
         g_autofree char *v = kz_report_value_text(info->unit, r->all->v[tiles[i]], r->currency);
         g_string_append(o, "<div class=\"tile\">");
         esc(o, info->label);
-        g_string_append(o, "<b>");
+        g_string_append_printf(o, "<b data-kpi=\"%s\" data-value=\"", info->key);
+        num(o, r->all->v[tiles[i]]);
+        g_string_append(o, "\">");
         esc(o, v);
         g_string_append(o, "</b></div>");
     }
     g_string_append(o, "</div>\n<h2>Health</h2>\n");
-    g_autoptr(GPtrArray) grades = ordered_grades(r, grade_names);
-    hbars(o, "Accounts per health grade at the end of the period", grades, 0, "");
+    hbars(o, "health_end", "Accounts per health grade at the end of the period", r->all->grades_end, 0, "");
     if (r->health_run_start != 0)
-        hbars(o, "... and at its start", grades, 1, "");
+        hbars(o, "health_start", "... and at its start", r->all->grades_end, 1, "");
     g_string_append(o, "<h2>Lifecycle</h2>\n");
-    hbars(o, "Phase funnel: accounts in each phase now", r->phases, 0, "");
+    hbars(o, "phases", "Phase funnel: accounts in each phase now", r->phases, 0, "");
     g_string_append(o, "<h2>Revenue retention</h2>\n");
     months_chart(o, r);
     g_string_append(o, "<h2>At-risk accounts</h2>\n<table><tr><th>account</th><th>owner</th><th>grade</th>"
                        "<th>score</th><th>ARR</th><th>top contributing measures</th></tr>\n");
     for (guint i = 0; i < r->at_risk->len; i++) {
         const kz_kpi_at_risk *a = r->at_risk->pdata[i];
-        g_string_append(o, "<tr><td>");
+        g_string_append(o, "<tr data-account=\"");
+        esc(o, a->id);
+        g_string_append(o, "\"><td>");
         esc(o, a->id);
         g_string_append(o, " ");
         esc(o, a->name);
@@ -235,7 +243,9 @@ void kz_report_html(GString *o, const kz_kpi_report *r, const GPtrArray *grade_n
         esc(o, a->owner != NULL ? a->owner : "(none)");
         g_string_append(o, "</td><td>");
         esc(o, a->grade);
-        g_string_append_printf(o, "</td><td class=\"n\">%.1f</td><td class=\"n\" data-value=\"", a->score);
+        g_string_append(o, "</td><td class=\"n\" data-field=\"score\" data-value=\"");
+        num(o, a->score);
+        g_string_append_printf(o, "\">%.1f</td><td class=\"n\" data-field=\"arr\" data-value=\"", a->score);
         num(o, a->arr);
         g_string_append_printf(o, "\">%.2f %s</td><td>", a->arr, r->currency);
         esc(o, a->top_measures);
@@ -244,7 +254,7 @@ void kz_report_html(GString *o, const kz_kpi_report *r, const GPtrArray *grade_n
     if (r->at_risk->len == 0)
         g_string_append(o, "<tr><td colspan=\"6\">none in the worst grade</td></tr>\n");
     g_string_append(o, "</table>\n<h2>Activity</h2>\n");
-    hbars(o, "Touches by channel (written in the period)", r->all->touches, 0, "");
+    hbars(o, "touches", "Touches by channel (written in the period)", r->all->touches, 0, "");
 
     g_string_append(o, "<h2>Every KPI</h2>\n<table><tr><th>KPI</th><th>all</th>");
     for (guint g = 0; g < r->groups->len; g++) {
@@ -270,12 +280,18 @@ void kz_report_html(GString *o, const kz_kpi_report *r, const GPtrArray *grade_n
                            "<th>their ARR</th></tr>\n");
         for (guint i = 0; i < r->features->len; i++) {
             const kz_kpi_row *f = r->features->pdata[i];
-            g_string_append(o, "<tr><td>");
+            g_string_append(o, "<tr data-tag=\"");
             esc(o, f->name);
-            g_string_append_printf(o,
-                                   "</td><td class=\"n\">%.0f</td><td class=\"n\">%.0f</td>"
-                                   "<td class=\"n\">%.2f %s</td></tr>\n",
-                                   f->v[0], f->v[1], f->v[2], r->currency);
+            g_string_append(o, "\"><td>");
+            esc(o, f->name);
+            static const char *const fields[] = {"requests", "accounts", "arr"};
+            for (int c = 0; c < 3; c++) {
+                g_string_append_printf(o, "</td><td class=\"n\" data-field=\"%s\" data-value=\"", fields[c]);
+                num(o, f->v[c]);
+                g_string_append_printf(o, "\">%.*f%s%s", c == 2 ? 2 : 0, f->v[c], c == 2 ? " " : "",
+                                       c == 2 ? r->currency : "");
+            }
+            g_string_append(o, "</td></tr>\n");
         }
         g_string_append(o, "</table>\n");
     }

@@ -12,8 +12,7 @@
 /* A KPI value as people read it ("12.5%", "1234.00 USD", "-" when undefined). */
 char *kz_report_value_text(kz_kpi_unit unit, double v, const char *currency);
 
-/* Appends the report to `out`; grade_names (const char*, worst first)
- * orders the health chart, and may be empty. */
-void kz_report_html(GString *out, const kz_kpi_report *r, const GPtrArray *grade_names);
+/* Appends the report to `out`. */
+void kz_report_html(GString *out, const kz_kpi_report *r);
 
 #endif

@@ -90,6 +90,13 @@ stack() { # stack KPIS_XML: the config, with KPIS_XML as its <kpis>
       subject=subject
     source_xml usage usage_event usage.csv id=id account_id=account user_id=user time=time name=event
     echo '  </sources>'
+    # health: the latest NPS answer, 0..10 -> 0..100; red under 60,
+    # yellow under 80
+    echo '  <measures><measure name="nps" kind="latest_nps"/></measures>'
+    echo '  <scorers><scorer name="voice" component="weighted">'
+    echo '    <param name="measures">nps weight=1 band=0..10</param></scorer></scorers>'
+    echo '  <health><use scorer="voice"/><grade name="red" below="60"/><grade name="yellow" below="80"/>'
+    echo '    <grade name="green"/></health>'
     echo "  $1"
     echo '</kizuna>'
   } >"$WORK/kizuna.xml"
@@ -109,6 +116,32 @@ INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, run)
  ('A6', $(us 2026-08-21), 'success', NULL, 'onboarding', 1),
  ('A3', $(us 2026-07-20), 'phase', 'adoption', 'expansion', 1),
  ('A1', $(us 2026-08-01), 'phase', 'adoption', 'expansion', 1);
+SQL
+# the health at the start of Q3 (a run as of 07-01 sees the answers before
+# it: A1's 0 of 06-30) and at its end (as of 10-01: A1 10, A2 9, A3 9, A4
+# 7, A5 5; A6, A7, A8 have no answer and no grade)
+run 0 kz score --as-of 2026-07-01
+run 0 env KIZUNA_NOW=2026-10-01T12:00:00Z "$KIZUNA" --config "$WORK/kizuna.xml" score --as-of 2026-10-01
+# phase, tier and owner as `kizuna lifecycle` and `kizuna assign` keep them
+# (tiers: 1 tech, 2 low, 3 high; phases: 1 onboarding .. 5 churned), and
+# the outbox: touches 1-5 written in Q3, 6 in June; the task of touch 2 done
+# by ana in Q3, of touch 4 after Q3, of touch 6 (a June touch) by ben in Q3
+sqlite3 "$WORK/kizuna.db" <<SQL
+INSERT INTO account_state (account_id, phase, tier, owner) VALUES
+ ('A1', 3, 3, 'ana'), ('A3', 3, 2, 'ana'), ('A4', 2, 2, 'ben'), ('A5', 4, 1, NULL), ('A6', 1, 1, 'ben'),
+ ('A2', 5, 2, NULL);
+INSERT INTO touches (id, key, playbook, channel, account_id, trigger, subject, body, priority, created_us, status,
+                     next_attempt_us) VALUES
+ (1, 'k1', 'p', 'email', 'A1', 't', 's', 'b', 0, $(us 2026-07-10), 'delivered', 0),
+ (2, 'k2', 'p', 'csm-task', 'A1', 't', 's', 'b', 0, $(us 2026-07-11), 'delivered', 0),
+ (3, 'k3', 'p', 'email', 'A4', 't', 's', 'b', 0, $(us 2026-08-01), 'dead', 0),
+ (4, 'k4', 'p', 'csm-task', 'A4', 't', 's', 'b', 0, $(us 2026-08-02), 'delivered', 0),
+ (5, 'k5', 'p', 'email', 'A5', 't', 's', 'b', 0, $(us 2026-09-15), 'retry', 0),
+ (6, 'k6', 'p', 'csm-task', 'A3', 't', 's', 'b', 0, $(us 2026-06-20), 'delivered', 0);
+INSERT INTO tasks (touch_id, csm, account_id, playbook, title, body, created_us, status, done_us) VALUES
+ (2, 'ana', 'A1', 'p', 't', 'b', $(us 2026-07-11), 'done', $(us 2026-07-15)),
+ (4, 'ana', 'A4', 'p', 't', 'b', $(us 2026-08-02), 'done', $(us 2026-10-02)),
+ (6, 'ben', 'A3', 'p', 't', 'b', $(us 2026-06-20), 'done', $(us 2026-07-02));
 SQL
 
 run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json
@@ -178,8 +211,35 @@ near csat "$(echo '2/3' | bc -l)"
 near feature_requests 3
 equals "$(jq -c '[.feature_requests[] | [.name, .requests, .accounts, .arr]]' "$WORK/q3.json")" \
   '[["export",3,2,24000],["sso",1,1,12000]]' "export: A1 and A4 (12000 + 12000 ARR), sso: A4"
-near touches 0
-near tasks_done 0
+# health at the end (run as of 10-01: A1 100, A2 90, A3 90 green; A4 70
+# yellow; A5 50 red) and at the start (as of 07-01: A1 0 red); the moves
+equals "$(jq -c '[.health[] | [.name, .end, .start]]' "$WORK/q3.json")" \
+  '[["red",1,1],["yellow",1,0],["green",3,0]]' "health per grade, end and start"
+equals "$(jq -c '[.health_movement[] | [.name, .accounts]]' "$WORK/q3.json")" \
+  '[["(none)>green",2],["(none)>red",1],["(none)>yellow",1],["red>green",1]]' "health movement"
+# at risk: the red account at the end, A5 (4800 EUR ARR, no owner), its
+# score all from nps: 100 x 5/10
+equals "$(jq -c '[.at_risk[] | [.id, .owner, .grade, .score, .arr, .top_measures]]' "$WORK/q3.json")" \
+  '[["A5",null,"red",50,4800,"nps 50.0"]]' "at-risk accounts"
+# the phase funnel: A1, A3 expansion; A4 adoption; A5 renewal; A6
+# onboarding; A2 churned
+equals "$(jq -c '[.phases[] | [.name, .accounts]] | sort' "$WORK/q3.json")" \
+  '[["adoption",1],["churned",1],["expansion",2],["onboarding",1],["renewal",1]]' "phase funnel"
+# activity: touches 1-5 (1, 2, 4 delivered; 3 dead; 5 waiting), tasks done
+# in Q3: touch 2's (ana) and touch 6's (ben; touch 4's is done after Q3)
+near touches 5
+near touches_delivered 3
+near tasks_done 2
+equals "$(jq -c '[.touches_by_channel[] | [.name, .written, .delivered, .dead, .waiting]]' "$WORK/q3.json")" \
+  '[["csm-task",2,2,0,0],["email",3,1,1,1]]' "touches by channel"
+# by tier: high A1 (touches 1, 2; task 2); low A2, A3, A4 (touches 3, 4;
+# task 6 on A3); tech A5, A6 (touch 5); A7, A8 have no tier
+equals "$(jq -c '[.activity_by_tier[] | [.name, .touches, .delivered, .tasks_done]]' "$WORK/q3.json")" \
+  '[["(none)",0,0,0],["high",2,2,1],["low",2,1,1],["tech",1,0,0]]' "activity by tier"
+# by CSM: touches count for the account's owner (ana: A1, A3; ben: A4,
+# A6), tasks for the CSM who did them (ben did A3's)
+equals "$(jq -c '[.activity_by_csm[] | [.name, .touches, .delivered, .tasks_done]]' "$WORK/q3.json")" \
+  '[["(none)",1,0,0],["ana",2,2,1],["ben",2,1,1]]' "activity by CSM"
 # GRR and NRR month by month: July (A5's upgrade, A2 still paying): start
 # 5490, end 1000+2000+500+1500+900+90 = 5990, kept = 5490: GRR 1, NRR 5990/5490
 equals "$(jq -r '.months | map(.name) | join(" ")' "$WORK/q3.json")" "2026-07 2026-08 2026-09" "the months"
