@@ -9,6 +9,7 @@ packages=(
   sqlite3 libxml2-utils jq binutils
   clang-format clang git
   libcurl4-openssl-dev python3 python3-aiosmtpd openssl
+  chromium python3-pil
 )
 
 missing=()

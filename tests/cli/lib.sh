@@ -29,6 +29,18 @@ contains() { grep -qF -- "$2" "$1" || { echo "--- $1:"; cat "$1"; fail "$1 lacks
 lacks() { if grep -qF -- "$2" "$1"; then echo "--- $1:"; cat "$1"; fail "$1 must not contain: $2"; fi; }
 equals() { [ "$1" = "$2" ] || fail "expected '$2', got '$1' ($3)"; }
 
+# python_with MODULE DEBIAN_PACKAGE: sets $py to a python3 that can import
+# MODULE: PATH's, else Debian's own (a version manager's python3 can
+# shadow the one a python3-* package installs into).
+python_with() {
+  py=
+  local p
+  for p in "$(command -v python3 || true)" /usr/bin/python3; do
+    if [ -n "$p" ] && "$p" -c "import $1" 2>/dev/null; then py=$p && return 0; fi
+  done
+  fail "no python3 with $1 (Debian: $2; packaging/install-deps.sh installs it)"
+}
+
 # start_http_receiver SECRET: starts tests/servers/http_server.py on
 # loopback (its log in $WORK/hooks.log, stopped on exit) and sets $PORT.
 start_http_receiver() {

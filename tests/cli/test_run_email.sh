@@ -11,13 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed"
 
-# the python3 that has aiosmtpd: PATH's, else Debian's own (a version
-# manager's python3 can shadow the one python3-aiosmtpd installs into)
-py=
-for p in "$(command -v python3 || true)" /usr/bin/python3; do
-  if [ -n "$p" ] && "$p" -c 'import aiosmtpd' 2>/dev/null; then py=$p && break; fi
-done
-[ -n "$py" ] || fail "no python3 with aiosmtpd (Debian: python3-aiosmtpd; packaging/install-deps.sh installs it)"
+python_with aiosmtpd python3-aiosmtpd
 mkdir "$WORK/mail"
 "$py" "$KZ_SOURCE_DIR/tests/servers/smtp_server.py" "$WORK/smtp.port" "$WORK/mail" &
 smtp=$!
