@@ -47,3 +47,7 @@ rm -rf build/demo
 build/bin/kz_gen_demo build/demo
 echo "== kizuna run --as-of 2026-11-01 (sync, score, lifecycle, assign, playbooks, deliver)"
 "$kz" --config build/demo/kizuna.xml run --as-of 2026-11-01
+echo "== kizuna report --from 2026-08-01 (the CS KPIs since August; docs/kpis.md)"
+"$kz" --config build/demo/kizuna.xml report --from 2026-08-01
+"$kz" --config build/demo/kizuna.xml report --from 2026-08-01 --by tier --format html -o build/demo/report.html
+echo "== the same as one HTML file with charts: build/demo/report.html"
