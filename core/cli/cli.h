@@ -68,8 +68,9 @@ gboolean kz_cli_show_state(const char *id, JsonBuilder *b);
 
 /* The stages of `kizuna run`, each printing why it failed: measures as
  * of `as_of` rolled up and the health model's run kept (*run: its id;
- * per_grade counts accounts by grade index, worst gets the ids of the
- * accounts in the worst grade);
+ * per_grade, KZ_CONFIG_MAX_GRADES + 1 counts, counts accounts by grade
+ * index, the unscored last; worst gets the ids of the accounts in the
+ * worst grade);
  * owners assigned and stored (counts: assigned, new, moved, unowned). */
 gboolean kz_cli_score_stage(struct kz_config *cfg, struct kz_registry *reg, struct kz_store *store, gint64 as_of,
                             gint64 *run, guint *per_grade, GPtrArray *worst);

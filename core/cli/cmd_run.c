@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_GRADES 32
+/* The stages of a run, in order, for their timings. */
+enum { ST_SYNC, ST_SCORE, ST_LIFECYCLE, ST_ASSIGN, ST_PLAYBOOKS, ST_DELIVER, ST_N };
+static const char *const stage_names[ST_N] = {"sync", "score", "lifecycle", "assign", "playbooks", "deliver"};
 
 /* What the stages of one run did. */
 typedef struct run_report {
@@ -31,14 +33,26 @@ typedef struct run_report {
     kz_sync_counts sync;   /* summed over sources and entities */
     guint sources, failed; /* failed: sources and stages that failed */
     gint64 score_run;
-    guint per_grade[MAX_GRADES];
-    GPtrArray *worst; /* account ids in the worst grade */
+    guint per_grade[KZ_CONFIG_MAX_GRADES + 1]; /* by grade index; the unscored last */
+    GPtrArray *worst;                          /* account ids in the worst grade */
     kz_lifecycle_summary lifecycle;
     gboolean assigned;
     guint assign[4]; /* assigned, new, moved, unowned */
     kz_play_summary play;
     kz_deliver_summary deliver;
+    gint64 stage_us[ST_N]; /* wall time of each stage; -1: not run */
 } run_report;
+
+/* Starts timing stage `s`; stage_end() stops it. */
+static gint64 stage_start(void)
+{
+    return g_get_monotonic_time();
+}
+
+static void stage_end(run_report *r, int s, gint64 t0)
+{
+    r->stage_us[s] = g_get_monotonic_time() - t0;
+}
 
 static void add_counts(kz_sync_counts *sum, const kz_sync_counts *c)
 {
@@ -75,27 +89,44 @@ static gboolean run_stages(kz_config *cfg, kz_registry *reg, kz_store *store, ru
     g_autoptr(GError) err = NULL;
     /* a source that failed leaves the store as it was: the rest of the job
      * still runs on what is there, and the run fails at the end */
+    for (int s = 0; s < ST_N; s++)
+        r->stage_us[s] = -1;
+    gint64 t0 = stage_start();
     gboolean ok = stage_sync(cfg, reg, store, r);
-    if (cfg->health != NULL && !kz_cli_score_stage(cfg, reg, store, r->as_of, &r->score_run, r->per_grade, r->worst))
-        return FALSE;
-    if ((cfg->phases != NULL || cfg->tier_rules != NULL) &&
-        !kz_lifecycle_run(store, cfg, r->as_of, &r->lifecycle, &err)) {
-        fprintf(stderr, "kizuna: lifecycle: %s\n", err->message);
-        return FALSE;
+    stage_end(r, ST_SYNC, t0);
+    if (cfg->health != NULL) {
+        t0 = stage_start();
+        if (!kz_cli_score_stage(cfg, reg, store, r->as_of, &r->score_run, r->per_grade, r->worst))
+            return FALSE;
+        stage_end(r, ST_SCORE, t0);
+    }
+    if (cfg->phases != NULL || cfg->tier_rules != NULL) {
+        t0 = stage_start();
+        if (!kz_lifecycle_run(store, cfg, r->as_of, &r->lifecycle, &err)) {
+            fprintf(stderr, "kizuna: lifecycle: %s\n", err->message);
+            return FALSE;
+        }
+        stage_end(r, ST_LIFECYCLE, t0);
     }
     if (cfg->org != NULL) {
+        t0 = stage_start();
         if (!kz_cli_assign_stage(cfg, reg, store, r->assign))
             return FALSE;
         r->assigned = TRUE;
+        stage_end(r, ST_ASSIGN, t0);
     }
+    t0 = stage_start();
     if (!kz_playbooks_evaluate(store, cfg, reg, r->as_of, r->dry_run, &r->play, &err)) {
         fprintf(stderr, "kizuna: playbooks: %s\n", err->message);
         return FALSE;
     }
+    stage_end(r, ST_PLAYBOOKS, t0);
     if (r->dry_run)
         return ok;
     g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    t0 = stage_start();
     gboolean delivered = kz_outbox_deliver(store, cfg, reg, &r->deliver, problems, &err);
+    stage_end(r, ST_DELIVER, t0);
     for (guint i = 0; i < problems->len; i++)
         fprintf(stderr, "kizuna: deliver: %s\n", (char *)problems->pdata[i]);
     if (!delivered) {
@@ -208,6 +239,12 @@ static void report_text(const kz_config *cfg, sqlite3 *db, const run_report *r)
     if (!r->dry_run)
         kz_cli_print("  deliver    %u attempted: %u delivered, %u to retry, %u dead-lettered\n", r->deliver.attempted,
                      r->deliver.delivered, r->deliver.retrying, r->deliver.dead);
+    GString *took = g_string_new(NULL);
+    for (int s = 0; s < ST_N; s++)
+        if (r->stage_us[s] >= 0)
+            g_string_append_printf(took, "%s %s %.2f s", took->len ? "," : "", stage_names[s], r->stage_us[s] / 1e6);
+    kz_cli_print("  took      %s\n", took->str);
+    g_string_free(took, TRUE);
     if (cfg->phases != NULL) {
         GString *line = g_string_new("accounts by phase:");
         for (int p = KZ_PHASE_ONBOARDING; p <= KZ_PHASE_CHURNED; p++)
@@ -221,8 +258,9 @@ static void report_text(const kz_config *cfg, sqlite3 *db, const run_report *r)
                      r->lifecycle.per_tier[KZ_TIER_LOW], r->lifecycle.per_tier[KZ_TIER_TECH], r->lifecycle.per_tier[0]);
     if (r->score_run > 0) {
         GString *line = g_string_new("accounts by grade:");
-        for (guint g = 0; g < cfg->health->grades->len && g < MAX_GRADES; g++)
+        for (guint g = 0; g < cfg->health->grades->len; g++)
             g_string_append_printf(line, "%s %s %u", g ? "," : "", grade_name(cfg, g), r->per_grade[g]);
+        g_string_append_printf(line, ", unscored %u", r->per_grade[KZ_CONFIG_MAX_GRADES]);
         kz_cli_print("%s\n", line->str);
         g_string_free(line, TRUE);
         g_autofree char *money = worst_arr(db, r->worst);
@@ -285,8 +323,9 @@ static void report_json(const kz_config *cfg, sqlite3 *db, const run_report *r)
     if (r->score_run > 0) {
         json_builder_set_member_name(b, "grades");
         json_builder_begin_object(b);
-        for (guint g = 0; g < cfg->health->grades->len && g < MAX_GRADES; g++)
+        for (guint g = 0; g < cfg->health->grades->len; g++)
             kz_cli_json_int(b, grade_name(cfg, g), r->per_grade[g]);
+        kz_cli_json_int(b, "unscored", r->per_grade[KZ_CONFIG_MAX_GRADES]);
         json_builder_end_object(b);
         json_builder_set_member_name(b, "at_risk");
         json_builder_begin_object(b);
@@ -326,6 +365,12 @@ static void report_json(const kz_config *cfg, sqlite3 *db, const run_report *r)
     kz_cli_json_int(b, "retrying", r->deliver.retrying);
     kz_cli_json_int(b, "dead", r->deliver.dead);
     kz_cli_json_int(b, "unstarted", r->deliver.unstarted);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "seconds"); /* per stage that ran */
+    json_builder_begin_object(b);
+    for (int s = 0; s < ST_N; s++)
+        if (r->stage_us[s] >= 0)
+            kz_cli_json_double(b, stage_names[s], r->stage_us[s] / 1e6);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "touches_by_channel");
     json_builder_begin_object(b);

@@ -292,7 +292,7 @@ gboolean kz_cli_score_stage(struct kz_config *cfg, struct kz_registry *reg, stru
     if (!ok)
         fprintf(stderr, "kizuna: score: %s\n", err->message);
     for (guint a = 0; ok && a < scores->n; a++) {
-        per_grade[scores->grades[a]]++;
+        per_grade[MIN(scores->grades[a], KZ_CONFIG_MAX_GRADES)]++; /* KZ_GRADE_NONE: unscored, last */
         if (scores->grades[a] == 0)
             g_ptr_array_add(worst, g_strdup(s.set->roster->ids[a]));
     }

@@ -7,6 +7,8 @@
 #  - its full-page screenshot is not blank;
 #  - every number it shows (read from the rendered DOM) equals the JSON
 #    report's for the same period and cut, and every JSON number is shown;
+#  - the run's summary counts every account once (graded or unscored)
+#    and times each stage;
 #  - and, so that the checks above can fail: a copy with a console error
 #    and a missing image, a copy with one number changed, and a blank
 #    page are each refused for what is wrong with them.
@@ -26,7 +28,13 @@ mkdir -p "$HOME"
 run 0 "$GEN" --accounts 600 "$WORK/demo"
 export KIZUNA_NOW=2026-10-31T12:00:00Z
 kz() { "$KIZUNA" --config "$WORK/demo/kizuna.xml" "$@"; }
-run 0 kz run --as-of 2026-11-01
+run 0 kz run --as-of 2026-11-01 --json
+# its summary: every account in a grade or unscored (the churned have no
+# usage to score), and the time of each stage
+jq -e '(.grades | add) == 600 and .grades.unscored > 0' "$WORK/out" >/dev/null ||
+  fail "grades do not add up to the book: $(jq -c .grades "$WORK/out")"
+equals "$(jq -c '.seconds | keys_unsorted' "$WORK/out")" '["sync","score","lifecycle","assign","playbooks","deliver"]' \
+  "the stages timed"
 span=(--from 2026-08-01 --to 2026-10-31 --by tier)
 run 0 kz report "${span[@]}" --format html -o "$WORK/report.html"
 run 0 kz report "${span[@]}" --format json -o "$WORK/report.json"
