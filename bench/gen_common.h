@@ -151,6 +151,68 @@ static inline char *put_uint(char *p, uint64_t v)
     return p;
 }
 
+/* ---- dates: days since 1970-01-01 in the proleptic Gregorian calendar
+ * (the civil-from-days algorithms of H. Hinnant) ----------------------- */
+
+static inline int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static inline void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static inline int is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static inline int days_in_month(int64_t y, int m)
+{
+    static const int len[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 ? 28 + is_leap(y) : len[m - 1];
+}
+
+/* "YYYY-MM-DD" into days since 1970-01-01; 0 when it is not one. */
+static inline int parse_day(const char *s, int64_t *out)
+{
+    unsigned y, m, d;
+    char tail;
+    if (sscanf(s, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || y < 1900 || y > 9000 || m < 1 || m > 12 || d < 1 ||
+        d > (unsigned)days_in_month(y, (int)m))
+        return 0;
+    *out = days_from_civil(y, (int)m, (int)d);
+    return 1;
+}
+
+/* "YYYY-MM-DD" of day `z` into p, 10 bytes */
+static inline char *put_date(char *p, int64_t z)
+{
+    int64_t y;
+    int m, d;
+    civil_from_days(z, &y, &m, &d);
+    p = put_padded(p, (uint64_t)y, 4);
+    *p++ = '-';
+    p = put_padded(p, (uint64_t)m, 2);
+    *p++ = '-';
+    return put_padded(p, (uint64_t)d, 2);
+}
+
 /* ---- arguments --------------------------------------------------------------- */
 
 /* s as a whole number from 1 to max into *out; 0 when it is not one. */

@@ -50,48 +50,6 @@ static const char *const regions[] = {"tokyo",  "osaka",     "seoul",   "singapo
                                       "london", "frankfurt", "newyork", "chicago",   "saopaulo"};
 static const unsigned region_permille[] = {200, 120, 100, 100, 80, 120, 80, 110, 48, 40};
 
-/* Days since 1970-01-01 of a civil date, and back (Howard Hinnant's
- * algorithms, proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static char *put_date(char *p, int64_t z)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int64_t y = (int64_t)yoe + era * 400;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    p = put_padded(p, (uint64_t)(y + (m <= 2)), 4);
-    *p++ = '-';
-    p = put_padded(p, m, 2);
-    *p++ = '-';
-    return put_padded(p, d, 2);
-}
-
-/* "YYYY-MM-DD" into days since 1970-01-01; 0 when it is not one. */
-static int parse_day(const char *s, int64_t *out)
-{
-    unsigned y, m, d;
-    char tail;
-    if (sscanf(s, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || y < 1900 || y > 9000 || m < 1 || m > 12 || d < 1 ||
-        d > 31)
-        return 0;
-    *out = days_from_civil(y, m, d);
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     long long n_accounts = 0;

@@ -148,64 +148,18 @@ static uint64_t mix64(uint64_t z)
 
 /* ---- days ---------------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back (the
- * era-based algorithm of H. Hinnant's "chrono-compatible low-level date
- * algorithms"). */
-static int64_t civil_to_days(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void days_to_civil(int64_t days, int64_t *y, int *m, int *d)
-{
-    days += 719468;
-    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    int64_t doe = days - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int len[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 ? 28 + leap : len[m - 1];
-}
-
 /* `months` months after `day`, the day of month clamped (Jan 31 + 1 = Feb 28) */
 static int64_t add_months(int64_t day, int64_t months)
 {
     int64_t y;
     int m, d;
-    days_to_civil(day, &y, &m, &d);
+    civil_from_days(day, &y, &m, &d);
     int64_t total = y * 12 + (m - 1) + months;
     y = total / 12;
     m = (int)(total % 12) + 1;
     if (d > days_in_month(y, m))
         d = days_in_month(y, m);
-    return civil_to_days(y, m, d);
-}
-
-/* "YYYY-MM-DD" into p, 10 bytes */
-static char *put_date(char *p, int64_t day)
-{
-    int64_t y;
-    int m, d;
-    days_to_civil(day, &y, &m, &d);
-    p = put_padded(p, (uint64_t)y, 4);
-    *p++ = '-';
-    p = put_padded(p, (uint64_t)m, 2);
-    *p++ = '-';
-    return put_padded(p, (uint64_t)d, 2);
+    return days_from_civil(y, m, d);
 }
 
 /* "YYYY-MM-DDTHH:MM:00Z" for a day and a minute of it */
@@ -230,7 +184,7 @@ static int parse_date(const char *s, int64_t *days)
     int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
     if (y < 1980 || y > 2200 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
         return 0;
-    *days = civil_to_days(y, m, d);
+    *days = days_from_civil(y, m, d);
     return 1;
 }
 
