@@ -22,7 +22,9 @@
 #include "store/store.h"
 #include "values.h"
 
-#define DAY_US     G_GINT64_CONSTANT(86400000000)
+#define DAY_US           G_GINT64_CONSTANT(86400000000)
+#define KZ_KPI_WINDOW_US 2592000000000 /* the 30 days of MAU and DAU, in SQL too */
+G_STATIC_ASSERT(KZ_KPI_WINDOW_US == 30 * DAY_US);
 #define MAX_MONTHS 120
 
 static const kz_kpi_info infos[KZ_KPI_N] = {
@@ -373,17 +375,27 @@ static double mrr_at(const GArray *subs, gint64 t)
     return sum;
 }
 
-/* The renewal dates of an account in [from, to): its renewal date and
- * each year before it, back to its contract start (exclusive). */
+/* GDate's Julian day of 1970-01-01 (day 1 is 0001-01-01). */
+#define UNIX_EPOCH_JULIAN 719163
+
+/* The renewal dates of an account in [from, to), the latest first: its
+ * renewal date and each yearly anniversary before it (at the same time of
+ * day; February 29 on February 28 in other years), back to its contract
+ * start (exclusive). GDate, not GDateTime: no allocation per date. */
 static guint renewal_dates(gint64 renewal, gint64 contract_start, gint64 from, gint64 to, gint64 *out, guint max)
 {
+    gint64 day = renewal >= 0 ? renewal / DAY_US : -((-renewal + DAY_US - 1) / DAY_US);
+    gint64 time_of_day = renewal - day * DAY_US;
+    if (day + UNIX_EPOCH_JULIAN < 1 || day + UNIX_EPOCH_JULIAN > G_MAXUINT32)
+        return 0;
+    GDate r;
+    g_date_clear(&r, 1);
+    g_date_set_julian(&r, (guint32)(day + UNIX_EPOCH_JULIAN));
     guint n = 0;
-    g_autoptr(GDateTime) r = g_date_time_new_from_unix_utc(renewal / G_USEC_PER_SEC);
-    for (int k = 0; r != NULL && n < max && k < 200; k++) {
-        g_autoptr(GDateTime) d = g_date_time_add_years(r, -k);
-        if (d == NULL)
-            break;
-        gint64 t = g_date_time_to_unix(d) * G_USEC_PER_SEC + renewal % G_USEC_PER_SEC;
+    for (guint k = 0; n < max && k < 200 && k < g_date_get_year(&r); k++) {
+        GDate d = r;
+        g_date_subtract_years(&d, k);
+        gint64 t = ((gint64)g_date_get_julian(&d) - UNIX_EPOCH_JULIAN) * DAY_US + time_of_day;
         if (t < from || (contract_start != G_MININT64 && t <= contract_start))
             break;
         if (t < to)
@@ -394,7 +406,23 @@ static guint renewal_dates(gint64 renewal, gint64 contract_start, gint64 from, g
 
 /* ---- the walk ----------------------------------------------------------- */
 
-enum { CUR_SUBS, CUR_SURVEYS, CUR_CSQL, CUR_ONBOARDED, CUR_TOUCHES, CUR_TASKS, CUR_REQUESTS, CUR_N };
+typedef struct {
+    const char *start, *end; /* grade names of the runs read, or NULL */
+    kz_kpi_row *row;
+} move_row;
+
+enum {
+    CUR_SUBS,
+    CUR_SURVEYS,
+    CUR_CSQL,
+    CUR_ONBOARDED,
+    CUR_TOUCHES,
+    CUR_TASKS,
+    CUR_REQUESTS,
+    CUR_USAGE,
+    CUR_STATE,
+    CUR_N
+};
 
 typedef struct {
     sqlite3 *db;
@@ -404,10 +432,11 @@ typedef struct {
     GHashTable *groups; /* name -> group_acc* */
     group_acc *all;
     GHashTable *tiers, *csms, *features, *movement, *phases; /* name -> kz_kpi_row* */
-    GHashTable *feature_accounts;                            /* "tag\naccount" set */
-    gint64 onboarding_due;                                   /* 0: none */
+    GHashTable *account_tags; /* the tags (kz_kpi_row* in features) one account asked for */
+    gint64 onboarding_due;    /* 0: none */
     guint n_months;
     gint64 month[MAX_MONTHS + 1];
+    gint64 month_points[2 * MAX_MONTHS]; /* each month's first instant and last, ascending */
     double month_start[MAX_MONTHS], month_end[MAX_MONTHS], month_kept[MAX_MONTHS], month_cohort[MAX_MONTHS];
     /* the health runs at the end and at the start: grade per roster position */
     kz_roster *roster_end, *roster_start;
@@ -415,6 +444,9 @@ typedef struct {
     char **grade_names_end, **grade_names_start;
     guint roster_end_pos, roster_start_pos;
     cursor cur[CUR_N];
+    GHashTable *users;  /* one account's active users: user id -> days bitmask */
+    move_row moves[64]; /* health movement rows by (start, end) grade name pointer */
+    guint n_moves;
 } walk;
 
 /* A group's health rows in the runs' order of grades (the worst first,
@@ -463,6 +495,19 @@ static const char *grade_in(const kz_roster *roster, const guint8 *grades, char 
     return g < g_strv_length(names) ? names[g] : NULL;
 }
 
+static char *subscription_id(sqlite3 *db, sqlite3_int64 rowid)
+{
+    sqlite3_stmt *st = NULL;
+    char *id = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM subscriptions WHERE rowid = ?1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, rowid);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            id = g_strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return id != NULL ? id : g_strdup_printf("#%lld", (long long)rowid);
+}
+
 static gboolean read_subscriptions(walk *w, const char *id, const char *account_currency, GArray *subs, GError **error)
 {
     g_array_set_size(subs, 0);
@@ -472,14 +517,40 @@ static gboolean read_subscriptions(walk *w, const char *id, const char *account_
         if (cur == NULL)
             cur = account_currency;
         double scale = scale_of(&w->m, cur);
-        if (isnan(scale))
-            return no_rate(&w->m, "subscription", (const char *)sqlite3_column_text(c->st, 5), cur, error);
+        if (isnan(scale)) {
+            /* the cursor reads the index alone: the id from the table */
+            g_autofree char *sub_id = subscription_id(w->db, sqlite3_column_int64(c->st, 5));
+            return no_rate(&w->m, "subscription", sub_id, cur, error);
+        }
         sub s = {sqlite3_column_int64(c->st, 1),
                  sqlite3_column_type(c->st, 2) == SQLITE_NULL ? G_MAXINT64 : sqlite3_column_int64(c->st, 2),
                  (double)sqlite3_column_int64(c->st, 3) * scale};
         g_array_append_val(subs, s);
     }
     return TRUE;
+}
+
+/* mrr_at() at every point of w->month_points: each subscription added,
+ * in order, to the points it runs at (the same sums, without a pass over
+ * every subscription for every point). */
+static void mrr_by_month(const walk *w, const GArray *subs, double *at)
+{
+    const guint np = 2 * w->n_months;
+    const gint64 *p = w->month_points;
+    memset(at, 0, np * sizeof *at);
+    for (guint i = 0; i < subs->len; i++) {
+        const sub *s = &g_array_index(subs, sub, i);
+        guint lo = 0, hi = np; /* the first point at or after its start */
+        while (lo < hi) {
+            guint mid = (lo + hi) / 2;
+            if (p[mid] < s->start)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (guint k = lo; k < np && p[k] < s->end; k++)
+            at[k] += s->mrr;
+    }
 }
 
 /* One account: columns of the accounts query (see kz_kpi_compute). */
@@ -491,14 +562,25 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
     gint64 contract_start = sqlite3_column_type(st, 3) == SQLITE_NULL ? G_MININT64 : sqlite3_column_int64(st, 3);
     gboolean has_renewal = sqlite3_column_type(st, 4) != SQLITE_NULL;
     gint64 renewal = sqlite3_column_int64(st, 4);
-    int tier = sqlite3_column_int(st, 5);
-    const char *owner = (const char *)sqlite3_column_text(st, 6);
-    int phase = sqlite3_column_int(st, 7);
+    /* phase, tier and owner: the lifecycle's and the assignment's */
+    int tier = 0, phase = 0;
+    const char *owner = NULL, *team = NULL;
+    cursor *c = &w->cur[CUR_STATE];
+    if (cursor_at(c, id)) {
+        tier = sqlite3_column_int(c->st, 1);
+        owner = (const char *)sqlite3_column_text(c->st, 2);
+        phase = sqlite3_column_int(c->st, 3);
+        team = (const char *)sqlite3_column_text(c->st, 4);
+    }
     const kz_kpi_report *r = w->r;
     const gint64 from = r->from_us, to = r->to_us;
     const char *tier_name = tier > 0 ? kz_tier_name(tier) : "(none)";
-    if (r->by == KZ_KPI_BY_TIER) /* column 1 is the tier's number */
+    if (r->by == KZ_KPI_BY_TIER)
         group = tier > 0 ? tier_name : NULL;
+    else if (r->by == KZ_KPI_BY_TEAM)
+        group = team;
+    else if (r->by == KZ_KPI_BY_CSM)
+        group = owner;
     group_acc *ga = group_for(w, group != NULL ? group : "(none)");
     const char *csm = owner != NULL ? owner : "(none)";
 
@@ -525,11 +607,13 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
         ADD(KZ_KPI_ACTIVE_END, 1);
         ADD(KZ_KPI_MRR_END, e);
     }
+    double at[2 * MAX_MONTHS];
+    mrr_by_month(w, subs, at);
     for (guint i = 0; i < w->n_months; i++) {
-        double ms = mrr_at(subs, w->month[i]);
+        double ms = at[2 * i];
         if (ms <= 0)
             continue;
-        double me = mrr_at(subs, w->month[i + 1] - 1);
+        double me = at[2 * i + 1];
         w->month_cohort[i] += 1;
         w->month_start[i] += ms;
         w->month_end[i] += me;
@@ -561,7 +645,7 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
 
     /* CS-qualified leads: entered the expansion phase in the period; won
      * when the MRR at the end passes the MRR on entering */
-    cursor *c = &w->cur[CUR_CSQL];
+    c = &w->cur[CUR_CSQL];
     if (cursor_at(c, id)) {
         gint64 entered = sqlite3_column_int64(c->st, 1);
         ADD(KZ_KPI_CSQLS, 1);
@@ -586,19 +670,46 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
             g_array_append_val(ga->ttv, days);
     }
 
-    /* engagement: columns 8, 9 of the accounts query */
-    double mau = sqlite3_column_double(st, 8), dau_days = sqlite3_column_double(st, 9);
+    /* engagement: the users with events in the last 30 days of the period
+     * (MAU) and their user-days (one bit per day; DAU = user-days / 30) */
+    g_hash_table_remove_all(w->users);
+    const gint64 window = w->r->to_us - 30 * DAY_US;
+    for (c = &w->cur[CUR_USAGE]; cursor_at(c, id); cursor_next(c)) {
+        const char *user = (const char *)sqlite3_column_text(c->st, 1);
+        guint32 day = 1u << (guint)((sqlite3_column_int64(c->st, 2) - window) / DAY_US);
+        gpointer days = NULL;
+        if (g_hash_table_lookup_extended(w->users, user, NULL, &days))
+            g_hash_table_insert(w->users, g_strdup(user), GUINT_TO_POINTER(GPOINTER_TO_UINT(days) | day));
+        else
+            g_hash_table_insert(w->users, g_strdup(user), GUINT_TO_POINTER(day));
+    }
+    double mau = g_hash_table_size(w->users), dau_days = 0;
+    GHashTableIter ui;
+    gpointer days;
+    g_hash_table_iter_init(&ui, w->users);
+    while (g_hash_table_iter_next(&ui, NULL, &days))
+        dau_days += __builtin_popcount(GPOINTER_TO_UINT(days));
     ADD(KZ_KPI_MAU, mau);
     w->all->dau_days += dau_days;
     if (ga != NULL)
         ga->dau_days += dau_days;
 
     /* voice: NPS and CSAT answers of the period */
-    c = &w->cur[CUR_SURVEYS];
-    if (cursor_at(c, id)) {
-        double v[5];
-        for (int i = 0; i < 5; i++)
-            v[i] = sqlite3_column_double(c->st, 1 + i);
+    double v[5] = {0}; /* NPS answers, promoters, detractors; CSAT answers, satisfied */
+    gboolean answered = FALSE;
+    for (c = &w->cur[CUR_SURVEYS]; cursor_at(c, id); cursor_next(c)) {
+        double score = sqlite3_column_double(c->st, 2);
+        answered = TRUE;
+        if (sqlite3_column_int(c->st, 1) == KZ_SURVEY_NPS) {
+            v[0] += 1;
+            v[1] += score >= 9;
+            v[2] += score <= 6;
+        } else {
+            v[3] += 1;
+            v[4] += score >= 4;
+        }
+    }
+    if (answered) {
         ADD(KZ_KPI_NPS_ANSWERS, v[0]);
         ADD(KZ_KPI_CSAT_ANSWERS, v[3]);
         w->all->nps_promoters += v[1];
@@ -641,28 +752,25 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
         row_of(w->csms, r->by_csm, doer != NULL ? doer : "(none)")->v[2] += 1;
     }
 
-    /* feedback: feature requests opened in the period, by tag */
+    /* feedback: feature requests opened in the period, by tag (the
+     * cursor gives a row per tag of each request, a request's together;
+     * one with no tag comes as "(untagged)") */
+    g_hash_table_remove_all(w->account_tags);
+    sqlite3_int64 ticket = -1;
     for (c = &w->cur[CUR_REQUESTS]; cursor_at(c, id); cursor_next(c)) {
-        ADD(KZ_KPI_FEATURE_REQUESTS, 1);
-        g_autoptr(JsonParser) p = json_parser_new();
-        const char *tags = (const char *)sqlite3_column_text(c->st, 1);
-        JsonArray *arr = NULL;
-        if (tags != NULL && json_parser_load_from_data(p, tags, -1, NULL) &&
-            JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
-            arr = json_node_get_array(json_parser_get_root(p));
-        guint n = arr != NULL ? json_array_get_length(arr) : 0;
-        for (guint i = 0; i < MAX(n, 1); i++) {
-            const char *tag = n > 0 ? json_array_get_string_element(arr, i) : "(untagged)";
-            kz_kpi_row *f = row_of(w->features, r->features, tag != NULL ? tag : "(untagged)");
-            f->v[0] += 1;
-            char *key = g_strdup_printf("%s\n%s", f->name, id);
-            if (g_hash_table_add(w->feature_accounts, key)) {
-                double arr_scale = scale_of(&w->m, currency);
-                if (isnan(arr_scale))
-                    return no_rate(&w->m, "account", id, currency, error);
-                f->v[1] += 1;
-                f->v[2] += (double)sqlite3_column_int64(st, 10) * arr_scale;
-            }
+        if (sqlite3_column_int64(c->st, 1) != ticket) {
+            ticket = sqlite3_column_int64(c->st, 1);
+            ADD(KZ_KPI_FEATURE_REQUESTS, 1);
+        }
+        const char *tag = (const char *)sqlite3_column_text(c->st, 2);
+        kz_kpi_row *f = row_of(w->features, r->features, tag != NULL ? tag : "(untagged)");
+        f->v[0] += 1;
+        if (g_hash_table_add(w->account_tags, f)) {
+            double arr_scale = scale_of(&w->m, currency);
+            if (isnan(arr_scale))
+                return no_rate(&w->m, "account", id, currency, error);
+            f->v[1] += 1;
+            f->v[2] += (double)sqlite3_column_int64(st, 5) * arr_scale;
         }
     }
 
@@ -679,8 +787,18 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
             row_of(targets[i]->grades, targets[i]->g->grades_end, g_start)->v[1] += 1;
     }
     if (g_end != NULL || g_start != NULL) {
-        g_autofree char *move = g_strdup_printf("%s>%s", g_start ? g_start : "(none)", g_end ? g_end : "(none)");
-        row_of(w->movement, r->movement, move)->v[0] += 1;
+        /* the few (start, end) pairs of grade names, by pointer */
+        kz_kpi_row *move = NULL;
+        for (guint i = 0; i < w->n_moves && move == NULL; i++)
+            if (w->moves[i].start == g_start && w->moves[i].end == g_end)
+                move = w->moves[i].row;
+        if (move == NULL) {
+            g_autofree char *name = g_strdup_printf("%s>%s", g_start ? g_start : "(none)", g_end ? g_end : "(none)");
+            move = row_of(w->movement, r->movement, name);
+            if (w->n_moves < G_N_ELEMENTS(w->moves))
+                w->moves[w->n_moves++] = (move_row){g_start, g_end, move};
+        }
+        move->v[0] += 1;
     }
     if (phase > 0)
         row_of(w->phases, r->phases, kz_phase_name(phase))->v[0] += 1;
@@ -692,12 +810,13 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
             return no_rate(&w->m, "account", id, currency, error);
         kz_kpi_at_risk *a = g_new0(kz_kpi_at_risk, 1);
         a->id = g_strdup(id);
-        a->name = g_strdup((const char *)sqlite3_column_text(st, 11));
+        a->name = g_strdup((const char *)sqlite3_column_text(st, 6));
         a->owner = owner != NULL ? g_strdup(owner) : NULL;
         a->grade = g_strdup(g_end);
         a->currency = g_strdup(currency);
-        a->arr = (double)sqlite3_column_int64(st, 10) * scale;
+        a->arr = (double)sqlite3_column_int64(st, 5) * scale;
         a->score = NAN;
+        a->position = w->roster_end_pos; /* where grade_in found it */
         g_ptr_array_add(r->at_risk, a);
     }
     return TRUE;
@@ -796,12 +915,13 @@ static int cmp_group(gconstpointer a, gconstpointer b)
     return strcmp((*(kz_kpi_group *const *)a)->name, (*(kz_kpi_group *const *)b)->name);
 }
 
-/* The at-risk accounts' health and top pulls, from their latest score. */
+/* The at-risk accounts' score and top contributions, from the run that
+ * graded them (the period's end). */
 static void explain_at_risk(sqlite3 *db, kz_kpi_report *r)
 {
     for (guint i = 0; i < r->at_risk->len; i++) {
         kz_kpi_at_risk *a = r->at_risk->pdata[i];
-        g_autoptr(kz_account_health) h = kz_health_account(db, a->id, 0, NULL);
+        g_autoptr(kz_account_health) h = kz_health_account_at(db, r->health_run_end, a->position, NULL);
         if (h == NULL || h->scorers->len == 0)
             continue;
         const kz_account_scorer *s = h->scorers->pdata[0];
@@ -854,7 +974,8 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     w.features = g_hash_table_new(g_str_hash, g_str_equal);
     w.movement = g_hash_table_new(g_str_hash, g_str_equal);
     w.phases = g_hash_table_new(g_str_hash, g_str_equal);
-    w.feature_accounts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    w.users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    w.account_tags = g_hash_table_new(g_direct_hash, g_direct_equal);
     for (guint i = 0; cfg->phases != NULL && i < cfg->phases->len; i++) {
         const kz_config_phase *p = cfg->phases->pdata[i];
         if (p->phase == kz_phase_from_name("onboarding"))
@@ -869,6 +990,10 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
         w.month[++w.n_months] = MIN(next, to_us);
         if (next >= to_us)
             break;
+    }
+    for (guint i = 0; i < w.n_months; i++) {
+        w.month_points[2 * i] = w.month[i];
+        w.month_points[2 * i + 1] = w.month[i + 1] - 1;
     }
 
     gboolean ok = kz_sql_exec(db, "BEGIN", error);
@@ -887,12 +1012,15 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     if (ok)
         seed_grades(&w, w.all);
     static const char *const cursor_sql[CUR_N] = {
-        [CUR_SUBS] = "SELECT account_id, period_start_us, period_end_us, mrr_minor, currency, id FROM subscriptions "
-                     "WHERE status != 1 ORDER BY account_id",
-        [CUR_SURVEYS] = "SELECT account_id, TOTAL(kind = 1), TOTAL(kind = 1 AND score >= 9), "
-                        "TOTAL(kind = 1 AND score <= 6), TOTAL(kind = 2), TOTAL(kind = 2 AND score >= 4) "
-                        "FROM survey_answers WHERE time_us >= ?1 AND time_us < ?2 GROUP BY account_id "
-                        "ORDER BY account_id",
+        /* the subscriptions that run at some instant the walk asks about:
+         * from the period's start less 1 us (a renewal due on its first
+         * day) to its end (a CS-qualified lead of its last instant) */
+        [CUR_SUBS] = "SELECT account_id, period_start_us, period_end_us, mrr_minor, currency, rowid FROM subscriptions "
+                     "WHERE status != 1 AND period_start_us <= ?2 AND (period_end_us IS NULL OR period_end_us >= ?1) "
+                     "ORDER BY account_id",
+        /* counted in C: cheaper than SQL's aggregates over the index */
+        [CUR_SURVEYS] = "SELECT account_id, kind, score FROM survey_answers WHERE time_us >= ?1 AND time_us < ?2 "
+                        "AND kind IN (1, 2) ORDER BY account_id",
         [CUR_CSQL] = "SELECT account_id, MIN(time_us) FROM state_changes WHERE what = 'phase' AND "
                      "to_value = 'expansion' AND time_us > ?1 AND time_us <= ?2 GROUP BY account_id "
                      "ORDER BY account_id",
@@ -902,26 +1030,32 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
                         "created_us < ?2 ORDER BY account_id",
         [CUR_TASKS] = "SELECT account_id, csm FROM tasks WHERE status = 'done' AND done_us >= ?1 AND done_us < ?2 "
                       "ORDER BY account_id",
-        [CUR_REQUESTS] = "SELECT account_id, tags FROM tickets WHERE kind = 5 AND opened_us >= ?1 AND "
-                         "opened_us < ?2 ORDER BY account_id",
+        /* one row per tag (a request's rows in a run: the join's inner
+         * loop), a NULL tag for a request with none */
+        [CUR_REQUESTS] = "SELECT t.account_id, t.rowid, CASE WHEN j.type = 'text' THEN j.value END FROM tickets AS t "
+                         "LEFT JOIN json_each(CASE WHEN json_valid(t.tags) THEN t.tags END) AS j WHERE t.kind = 5 AND "
+                         "t.opened_us >= ?1 AND t.opened_us < ?2 "
+                         "ORDER BY t.account_id",
+        /* each account's index range seeks its window: no pass over the
+         * events of other times, nothing for an account without any */
+        /* merged, not joined: one pass instead of a lookup per account */
+        [CUR_STATE] = "SELECT account_id, tier, owner, phase, team FROM account_state ORDER BY account_id",
+        [CUR_USAGE] = "SELECT a.id, u.user_id, u.time_us FROM accounts AS a JOIN usage_events AS u "
+                      "ON u.account_id = a.id AND u.time_us >= ?2 - " G_STRINGIFY(
+                          KZ_KPI_WINDOW_US) " AND u.time_us "
+                                            "< ?2 AND u.user_id IS NOT NULL ORDER BY a.id",
     };
     G_STATIC_ASSERT(KZ_SUBSCRIPTION_TRIALING == 1 && KZ_SURVEY_NPS == 1 && KZ_SURVEY_CSAT == 2 &&
                     KZ_TICKET_FEATURE_REQUEST == 5);
     for (int i = 0; ok && i < CUR_N; i++)
         ok = cursor_open(db, &w.cur[i], cursor_sql[i], from_us, to_us, error);
 
-    static const char *const group_sql[] = {"NULL", "a.segment", "st.tier", "a.region", "st.team", "st.owner"};
-    /* MAU: distinct users in the last 30 days of the period; DAU-days:
-     * distinct (day, user) pairs in them (DAU = that / 30) */
-    g_autofree char *sql = g_strdup_printf(
-        "SELECT a.id, %s, a.currency, a.contract_start_us, a.renewal_date_us, st.tier, st.owner, st.phase, "
-        "(SELECT COUNT(DISTINCT user_id) FROM usage_events WHERE account_id = a.id AND time_us >= ?2 - "
-        "%" G_GINT64_FORMAT " AND time_us < ?2), "
-        "(SELECT COUNT(DISTINCT printf('%%d/%%s', (time_us - ?2) / %" G_GINT64_FORMAT
-        ", user_id)) FROM usage_events WHERE account_id = a.id AND time_us >= ?2 - %" G_GINT64_FORMAT
-        " AND time_us < ?2 AND user_id IS NOT NULL), a.arr_minor, a.name "
-        "FROM accounts AS a LEFT JOIN account_state AS st ON st.account_id = a.id ORDER BY a.id",
-        group_sql[by], 30 * DAY_US, DAY_US, 30 * DAY_US);
+    /* the cut by a field of the account; by tier, team or owner from CUR_STATE */
+    static const char *const group_sql[] = {"NULL", "a.segment", "NULL", "a.region", "NULL", "NULL"};
+    g_autofree char *sql =
+        g_strdup_printf("SELECT a.id, %s, a.currency, a.contract_start_us, a.renewal_date_us, a.arr_minor, a.name "
+                        "FROM accounts AS a ORDER BY a.id",
+                        group_sql[by]);
     sqlite3_stmt *st = NULL;
     if (ok && sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         ok = kz_sql_fail(db, error, "reading the accounts");
@@ -931,9 +1065,8 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     }
     g_autoptr(GArray) subs = g_array_new(FALSE, FALSE, sizeof(sub));
     int rc = SQLITE_DONE;
-    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW)
         ok = account(&w, st, subs, error);
-    }
     if (ok && rc != SQLITE_DONE)
         ok = kz_sql_fail(db, error, "reading the accounts");
     sqlite3_finalize(st);
@@ -983,7 +1116,8 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     g_hash_table_unref(w.features);
     g_hash_table_unref(w.movement);
     g_hash_table_unref(w.phases);
-    g_hash_table_unref(w.feature_accounts);
+    g_hash_table_unref(w.users);
+    g_hash_table_unref(w.account_tags);
     kz_roster_free(w.roster_end);
     kz_roster_free(w.roster_start);
     g_free(w.grade_end);

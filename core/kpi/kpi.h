@@ -114,7 +114,8 @@ typedef struct {
 typedef struct {
     char *id, *name, *owner, *grade, *currency;
     double score, arr;  /* arr in the report currency */
-    char *top_measures; /* "measure (-12.5), ...", the largest pulls down first */
+    char *top_measures; /* "measure 12.5, ...": its three largest contributions, by size */
+    gint64 position;    /* in the roster of the run at the period's end */
 } kz_kpi_at_risk;
 
 /* Computes the report over [from_us, to_us) from the store `db`; renewals

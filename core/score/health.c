@@ -784,40 +784,19 @@ static double combined_score(sqlite3 *db, gint64 run, gint64 at)
     return v;
 }
 
-kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_us, GError **error)
+/* The scores at roster position `at` of run `run`, which was as of
+ * `as_of_us`, stored at `time_us`, with grade names `grades`. */
+static kz_account_health *account_at(sqlite3 *db, gint64 run, gint64 as_of_us, gint64 time_us, char **grades, gint64 at,
+                                     GError **error)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(
-            db, "SELECT id, as_of_us, time_us, roster, grades FROM score_runs ORDER BY as_of_us DESC, id DESC LIMIT 1",
-            -1, &st, NULL) != SQLITE_OK) {
-        kz_sql_fail(db, error, "reading score runs");
-        return NULL;
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return NULL;
-    }
     g_autoptr(kz_account_health) a = g_new0(kz_account_health, 1);
     a->scorers = g_ptr_array_new();
-    a->run = sqlite3_column_int64(st, 0);
-    a->as_of_us = sqlite3_column_int64(st, 1);
-    a->time_us = sqlite3_column_int64(st, 2);
-    gint64 roster = sqlite3_column_int64(st, 3);
-    g_auto(GStrv) grades = NULL;
-    g_autoptr(JsonParser) p = json_parser_new();
-    if (json_parser_load_from_data(p, (const char *)sqlite3_column_text(st, 4), -1, NULL) &&
-        JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p))) {
-        JsonArray *arr = json_node_get_array(json_parser_get_root(p));
-        grades = g_new0(char *, json_array_get_length(arr) + 1);
-        for (guint i = 0; i < json_array_get_length(arr); i++)
-            grades[i] = g_strdup(json_array_get_string_element(arr, i));
-    }
-    sqlite3_finalize(st);
-    gint64 at = position_in_run(db, roster, id, error);
-    if (at < 0)
-        return NULL;
-
+    a->run = run;
+    a->as_of_us = as_of_us;
+    a->time_us = time_us;
+    a->trend = NAN;
     account_scorer(a->scorers, ""); /* the combined score comes first */
+    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT id, scorer, what FROM score_columns WHERE run = ?1 ORDER BY id", -1, &st,
                            NULL) != SQLITE_OK) {
         kz_sql_fail(db, error, "reading scores");
@@ -845,6 +824,64 @@ kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_u
     sqlite3_finalize(st);
     for (guint i = 0; i < a->scorers->len; i++)
         g_array_sort(((kz_account_scorer *)a->scorers->pdata[i])->contributions, by_magnitude);
+    return g_steal_pointer(&a);
+}
+
+/* The grade names of a run, from its JSON array; NULL when unreadable. */
+static char **run_grades(const char *json)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    if (json == NULL || !json_parser_load_from_data(p, json, -1, NULL) ||
+        !JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
+        return NULL;
+    JsonArray *arr = json_node_get_array(json_parser_get_root(p));
+    char **grades = g_new0(char *, json_array_get_length(arr) + 1);
+    for (guint i = 0; i < json_array_get_length(arr); i++)
+        grades[i] = g_strdup(json_array_get_string_element(arr, i));
+    return grades;
+}
+
+kz_account_health *kz_health_account_at(sqlite3 *db, gint64 run, gint64 at, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT as_of_us, time_us, grades FROM score_runs WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        kz_sql_fail(db, error, "reading score runs");
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, run);
+    kz_account_health *a = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        g_auto(GStrv) grades = run_grades((const char *)sqlite3_column_text(st, 2));
+        a = account_at(db, run, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), grades, at, error);
+    }
+    sqlite3_finalize(st);
+    return a;
+}
+
+kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_us, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            db, "SELECT id, as_of_us, time_us, roster, grades FROM score_runs ORDER BY as_of_us DESC, id DESC LIMIT 1",
+            -1, &st, NULL) != SQLITE_OK) {
+        kz_sql_fail(db, error, "reading score runs");
+        return NULL;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    gint64 run = sqlite3_column_int64(st, 0), as_of_us = sqlite3_column_int64(st, 1),
+           time_us = sqlite3_column_int64(st, 2), roster = sqlite3_column_int64(st, 3);
+    g_auto(GStrv) grades = run_grades((const char *)sqlite3_column_text(st, 4));
+    sqlite3_finalize(st);
+    gint64 at = position_in_run(db, roster, id, error);
+    if (at < 0)
+        return NULL;
+    g_autoptr(kz_account_health) a = account_at(db, run, as_of_us, time_us, grades, at, error);
+    if (a == NULL)
+        return NULL;
 
     a->trend = NAN;
     if (sqlite3_prepare_v2(db,

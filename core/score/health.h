@@ -155,6 +155,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_account_health, kz_account_health_free)
  * account is not in it. */
 kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_us, GError **error);
 
+/* The account at position `at` of run `run`'s roster, with no trend (the
+ * KPI report's at-risk accounts, found by walking the roster). NULL
+ * without an error when there is no such run. */
+kz_account_health *kz_health_account_at(sqlite3 *db, gint64 run, gint64 at, GError **error);
+
 /* The grade names, worst first, and the name of grade `g` ("" for none). */
 const char *kz_health_grade_name(const kz_config *cfg, guint8 g);
 

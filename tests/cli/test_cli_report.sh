@@ -252,6 +252,17 @@ run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json --by segment
 jq -e '[.groups[] | {(.name): [.kpis.cohort, .kpis.grr, .kpis.nrr]}] | add == {"smb": [4, 0.5, 0.56], "ent": [2, 1, 1]}' \
   "$WORK/out" >/dev/null || fail "by segment: $(jq -c '[.groups[] | [.name, .kpis.cohort, .kpis.grr, .kpis.nrr]]' "$WORK/out")"
 equals "$(jq .kpis.grr "$WORK/out")" "$(k grr)" "the book's GRR does not change with the cut"
+# the cuts by what the lifecycle and the assignment keep: the cohort (A1,
+# A2, A3, A4, A5, A7) by tier (high A1; low A2, A3, A4; tech A5; A7 has
+# none), by owner (ana A1, A3; ben A4; A2, A5, A7 have none) and by team
+# (no account has one)
+cohorts() { jq -c '[.groups[] | [.name, .kpis.cohort]]' "$WORK/out"; }
+run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json --by tier
+equals "$(cohorts)" '[["(none)",1],["high",1],["low",3],["tech",1]]' "cohort by tier"
+run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json --by csm
+equals "$(cohorts)" '[["(none)",3],["ana",2],["ben",1]]' "cohort by CSM"
+run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json --by team
+equals "$(cohorts)" '[["(none)",6]]' "cohort by team"
 
 # CSV: the same numbers as the JSON, one KPI a line
 run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format csv
