@@ -39,8 +39,32 @@ enum {
     T_CREATED,
     T_DUE,
     T_ATTEMPTS,
-    T_ACCOUNT_NAME
+    T_ACCOUNT_NAME,
+    T_N
 };
+
+/* A touch's row, copied out of its statement: a statement still on its
+ * row would hold a read transaction open across the delivery, and a write
+ * begun on an older snapshot than another process's last commit fails at
+ * once (SQLITE_BUSY, no busy wait) - a CSM closing a task would then stop
+ * a run's delivery. */
+typedef struct {
+    sqlite3_value *v[T_N];
+} touch_row;
+
+static void touch_row_clear(touch_row *t)
+{
+    for (int i = 0; i < T_N; i++)
+        sqlite3_value_free(t->v[i]);
+}
+
+static gboolean touch_row_copy(touch_row *t, sqlite3_stmt *st)
+{
+    gboolean ok = TRUE;
+    for (int i = 0; i < T_N; i++)
+        ok = (t->v[i] = sqlite3_value_dup(sqlite3_column_value(st, i))) != NULL && ok;
+    return ok;
+}
 
 typedef struct deliverer {
     sqlite3 *db;
@@ -138,20 +162,20 @@ static gboolean in_transaction(deliverer *d, gboolean ok, GError **error)
 }
 
 /* A task for the owner, and the touch delivered, in one transaction. */
-static gboolean deliver_task(deliverer *d, sqlite3_stmt *row, gint64 attempt, GError **error)
+static gboolean deliver_task(deliverer *d, const touch_row *row, gint64 attempt, GError **error)
 {
-    gint64 id = sqlite3_column_int64(row, T_ID), now = kz_host_now();
+    gint64 id = sqlite3_value_int64(row->v[T_ID]), now = kz_host_now();
     if (!kz_sql_exec(d->db, "BEGIN IMMEDIATE", error))
         return FALSE;
     sqlite3_stmt *st = d->task;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_value(st, 2, sqlite3_column_value(row, T_OWNER));
-    sqlite3_bind_value(st, 3, sqlite3_column_value(row, T_ACCOUNT));
-    sqlite3_bind_value(st, 4, sqlite3_column_value(row, T_PLAYBOOK));
-    sqlite3_bind_value(st, 5, sqlite3_column_value(row, T_SUBJECT));
-    sqlite3_bind_value(st, 6, sqlite3_column_value(row, T_BODY));
+    sqlite3_bind_value(st, 2, row->v[T_OWNER]);
+    sqlite3_bind_value(st, 3, row->v[T_ACCOUNT]);
+    sqlite3_bind_value(st, 4, row->v[T_PLAYBOOK]);
+    sqlite3_bind_value(st, 5, row->v[T_SUBJECT]);
+    sqlite3_bind_value(st, 6, row->v[T_BODY]);
     sqlite3_bind_int64(st, 7, now);
-    sqlite3_bind_value(st, 8, sqlite3_column_value(row, T_DUE));
+    sqlite3_bind_value(st, 8, row->v[T_DUE]);
     gboolean ok = step(d, st, "writing a task", error);
     g_autofree char *receipt = g_strdup_printf("task %" G_GINT64_FORMAT, (gint64)sqlite3_last_insert_rowid(d->db));
     ok = ok && set_outcome(d, id, now, "delivered", attempt, now, NULL, receipt, error);
@@ -200,15 +224,15 @@ static gint64 backoff(const kz_config_outbox *ob, gint64 attempts, gint64 retry_
     return MIN(wait, ob->max_backoff_us);
 }
 
-static const char *column_text(sqlite3_stmt *st, int col)
+static const char *column_text(const touch_row *row, int col)
 {
-    return (const char *)sqlite3_column_text(st, col);
+    return (const char *)sqlite3_value_text(row->v[col]);
 }
 
-static gboolean deliver_one(deliverer *d, sqlite3_stmt *row, GError **error)
+static gboolean deliver_one(deliverer *d, const touch_row *row, GError **error)
 {
-    gint64 id = sqlite3_column_int64(row, T_ID);
-    gint64 attempt = sqlite3_column_int64(row, T_ATTEMPTS) + 1;
+    gint64 id = sqlite3_value_int64(row->v[T_ID]);
+    gint64 attempt = sqlite3_value_int64(row->v[T_ATTEMPTS]) + 1;
     gpointer inst = channel_instance(d, column_text(row, T_CHANNEL));
     if (inst == NULL) {
         d->sum->unstarted++;
@@ -254,8 +278,8 @@ static gboolean deliver_one(deliverer *d, sqlite3_stmt *row, GError **error)
                   (const kz_trait *)(void *)fields->data,
                   fields->len,
                   0,
-                  sqlite3_column_int64(row, T_CREATED),
-                  sqlite3_column_type(row, T_DUE) == SQLITE_NULL ? KZ_TIME_NONE : sqlite3_column_int64(row, T_DUE)};
+                  sqlite3_value_int64(row->v[T_CREATED]),
+                  sqlite3_value_type(row->v[T_DUE]) == SQLITE_NULL ? KZ_TIME_NONE : sqlite3_value_int64(row->v[T_DUE])};
     kz_delivery result = {sizeof result, 0, 0, {0}};
     const kz_component_info *comp = kz_instance_component(inst);
     kz_instance_begin_call(inst);
@@ -352,6 +376,16 @@ gboolean kz_outbox_deliver(kz_store *store, const kz_config *cfg, const kz_regis
                    NULL,
                    out,
                    problems};
+    /* one pass at a time over the outbox, across processes: what is due
+     * is read under the lock, so a touch another pass delivered is not */
+    gboolean waited = FALSE;
+    int lock = kz_store_deliver_lock(store, &waited, error);
+    if (lock < 0) {
+        deliverer_clear(&d);
+        return FALSE;
+    }
+    if (waited)
+        g_ptr_array_add(problems, g_strdup("waited for another kizuna process delivering the outbox"));
     sqlite3_stmt *row = NULL;
     gboolean ok = deliverer_prepare(&d, error);
     /* still due: another process may have delivered it meanwhile */
@@ -368,14 +402,19 @@ gboolean kz_outbox_deliver(kz_store *store, const kz_config *cfg, const kz_regis
     for (guint i = 0; ok && i < ids->len; i++) {
         sqlite3_bind_int64(row, 1, g_array_index(ids, gint64, i));
         int rc = sqlite3_step(row);
-        if (rc == SQLITE_ROW)
-            ok = deliver_one(&d, row, error);
-        else if (rc != SQLITE_DONE)
+        touch_row t = {{NULL}};
+        if (rc == SQLITE_ROW && !touch_row_copy(&t, row))
+            ok = kz_sql_fail(d.db, error, "copying a touch");
+        else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             ok = kz_sql_fail(d.db, error, "reading a touch");
-        sqlite3_reset(row);
+        sqlite3_reset(row); /* ends its read transaction before the writes */
+        if (ok && rc == SQLITE_ROW)
+            ok = deliver_one(&d, &t, error);
+        touch_row_clear(&t);
     }
     sqlite3_finalize(row);
     deliverer_clear(&d);
+    kz_store_deliver_unlock(lock);
     return ok;
 }
 

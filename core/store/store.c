@@ -405,6 +405,35 @@ void kz_store_bulk_end(kz_store *store)
     store->bulk_fd = -1;
 }
 
+int kz_store_deliver_lock(kz_store *store, gboolean *waited, GError **error)
+{
+    g_autofree char *path = g_strconcat(store->path, "-deliver", NULL);
+    *waited = FALSE;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "%s: cannot open the delivery lock: %s", path, g_strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        *waited = TRUE;
+        int rc;
+        while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+            ;
+        if (rc != 0) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "%s: cannot lock: %s", path, g_strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+void kz_store_deliver_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the lock; the file stays for the next pass */
+}
+
 /* Re-creates the indexes a sync drops for an initial load, if one is
  * missing because that sync died - but not while a live sync holds the
  * bulk lock: it builds the index itself when it ends, and building it here
@@ -452,14 +481,26 @@ kz_store *kz_store_open(const char *path, GError **error)
     sqlite3_extended_result_codes(store->db, 1);
     /* 16 KiB pages (on a new store only; a page size is fixed once a table
      * exists): a bulk load of events writes about a fifth faster than with
-     * 4 KiB, and the events index is built a little faster too */
-    if (!exec(store,
-              "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-              "PRAGMA foreign_keys = ON;",
-              error) ||
-        !migrate(store, error) || !restore_indexes(store, error)) {
-        kz_store_close(store);
-        return NULL;
+     * 4 KiB, and the events index is built a little faster too.
+     * Two processes creating the store at once: until it is in WAL mode,
+     * SQLite answers one of them SQLITE_BUSY at once where waiting could
+     * deadlock, without its busy wait; that one tries again (each step is
+     * idempotent, and a migration rolls back whole). */
+    gboolean ok = FALSE;
+    for (int attempt = 0; !ok; attempt++) {
+        g_autoptr(GError) why = NULL;
+        ok = exec(store,
+                  "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                  "PRAGMA foreign_keys = ON;",
+                  &why) &&
+             migrate(store, &why) && restore_indexes(store, &why);
+        if (!ok && ((sqlite3_extended_errcode(store->db) & 0xff) != SQLITE_BUSY || attempt >= 500)) {
+            g_propagate_error(error, g_steal_pointer(&why));
+            kz_store_close(store);
+            return NULL;
+        }
+        if (!ok)
+            g_usleep(10000 + g_random_int_range(0, 10000)); /* up to 500 tries, 5-10 s */
     }
     if (sqlite3_prepare_v3(store->db, "SELECT value FROM plugin_state WHERE instance = ?1 AND key = ?2", -1,
                            SQLITE_PREPARE_PERSISTENT, &store->state_get, NULL) != SQLITE_OK ||

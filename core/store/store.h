@@ -65,6 +65,16 @@ void kz_store_set_state_barrier(kz_store *store, gboolean (*barrier)(gpointer da
 gboolean kz_store_bulk_begin(kz_store *store);
 void kz_store_bulk_end(kz_store *store);
 
+/* One process at a time delivers the outbox: PATH-deliver, locked
+ * (flock) from before a pass reads what is due until it has recorded the
+ * last outcome, or the process dies (a killed delivery does not block the
+ * next). Without it two passes could each send the same due touch.
+ * Returns the held descriptor, waiting for another process's pass to end
+ * first (*waited set when it had to); -1 with `error` set when the lock
+ * file cannot be opened. kz_store_deliver_unlock() releases it. */
+int kz_store_deliver_lock(kz_store *store, gboolean *waited, GError **error);
+void kz_store_deliver_unlock(int fd);
+
 /* For the core modules that own tables: sets `error` (KZ_ERROR_STORE,
  * "store: WHAT: sqlite's message") and returns FALSE; and runs `sql`
  * (statements without results), failing the same way. */

@@ -5,7 +5,9 @@
 # key) got every key, and no more repeats than kills (a kill can cut short
 # at most the one attempt in flight, which is then sent again with the
 # same key for the receiver to drop); the store passes PRAGMA
-# integrity_check after every kill.
+# integrity_check after every kill. Then two runs started at once on a new
+# store: one delivers while the other waits for the outbox's lock, and
+# each touch is sent once.
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed"
 command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
@@ -73,4 +75,23 @@ equals "$(sqlite3 "$WORK/kizuna.db" "SELECT count(*) FROM touches WHERE attempts
   "every repeated attempt is recorded"
 run 0 kz run --as-of 2026-10-14 --json
 equals "$(jq -c '[.playbooks.written, .deliver.attempted]' "$WORK/out")" "[0,0]" "nothing left to do"
-echo "ok: $kills kills in $rounds rounds, $touches touches, $again sent again after a kill"
+
+# two runs at once on a new store: one delivers the outbox while the other
+# waits for it, then finds nothing due; without the delivery lock both
+# would send every touch
+rm -f "$WORK"/kizuna.db*
+: >"$WORK/hooks.log"
+kz run --as-of 2026-10-14 >"$WORK/a.out" 2>"$WORK/a.err" &
+a=$!
+kz run --as-of 2026-10-14 >"$WORK/b.out" 2>"$WORK/b.err" &
+b=$!
+wait "$a" || { cat "$WORK/a.err"; fail "the first of two runs at once failed"; }
+wait "$b" || { cat "$WORK/b.err"; fail "the second of two runs at once failed"; }
+touches=$(sqlite3 "$WORK/kizuna.db" "SELECT count(*) FROM touches")
+[ "$touches" -ge 400 ] || fail "two runs at once wrote only $touches touches"
+equals "$(sqlite3 "$WORK/kizuna.db" "SELECT count(*) FROM touches WHERE status != 'delivered' OR attempts != 1")" 0 \
+  "every touch delivered at the first attempt"
+equals "$(wc -l <"$WORK/hooks.log")" "$touches" "one request per touch, none sent by both runs"
+cat "$WORK/a.err" "$WORK/b.err" >"$WORK/both.err"
+contains "$WORK/both.err" "waited for another kizuna process delivering the outbox"
+echo "ok: $kills kills in $rounds rounds, $again sent again after a kill; two runs at once sent $touches once each"
