@@ -21,6 +21,9 @@
 #include <sqlite3.h>
 #include <string.h>
 
+/* touches claimed by one transaction */
+#define CLAIM_BATCH 64
+
 enum {
     T_ID,
     T_KEY,
@@ -161,12 +164,11 @@ static gboolean in_transaction(deliverer *d, gboolean ok, GError **error)
     return kz_sql_exec(d->db, "COMMIT", error);
 }
 
-/* A task for the owner, and the touch delivered, in one transaction. */
+/* A task for the owner, and the touch delivered, in the current
+ * transaction: the two are committed together or not at all. */
 static gboolean deliver_task(deliverer *d, const touch_row *row, gint64 attempt, GError **error)
 {
     gint64 id = sqlite3_value_int64(row->v[T_ID]), now = kz_host_now();
-    if (!kz_sql_exec(d->db, "BEGIN IMMEDIATE", error))
-        return FALSE;
     sqlite3_stmt *st = d->task;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_value(st, 2, row->v[T_OWNER]);
@@ -178,11 +180,7 @@ static gboolean deliver_task(deliverer *d, const touch_row *row, gint64 attempt,
     sqlite3_bind_value(st, 8, row->v[T_DUE]);
     gboolean ok = step(d, st, "writing a task", error);
     g_autofree char *receipt = g_strdup_printf("task %" G_GINT64_FORMAT, (gint64)sqlite3_last_insert_rowid(d->db));
-    ok = ok && set_outcome(d, id, now, "delivered", attempt, now, NULL, receipt, error);
-    if (!in_transaction(d, ok, error))
-        return FALSE;
-    d->sum->delivered++;
-    return TRUE;
+    return ok && set_outcome(d, id, now, "delivered", attempt, now, NULL, receipt, error);
 }
 
 /* The touch's fields, from their JSON object, as kz_traits pointing into
@@ -229,33 +227,23 @@ static const char *column_text(const touch_row *row, int col)
     return (const char *)sqlite3_value_text(row->v[col]);
 }
 
-static gboolean deliver_one(deliverer *d, const touch_row *row, GError **error)
+/* 1. The attempt is counted ('sending') in the current transaction,
+ * committed before the channel sees the touch. */
+static gboolean claim(deliverer *d, const touch_row *row, GError **error)
 {
-    gint64 id = sqlite3_value_int64(row->v[T_ID]);
+    gint64 id = sqlite3_value_int64(row->v[T_ID]), now = kz_host_now();
     gint64 attempt = sqlite3_value_int64(row->v[T_ATTEMPTS]) + 1;
-    gpointer inst = channel_instance(d, column_text(row, T_CHANNEL));
-    if (inst == NULL) {
-        d->sum->unstarted++;
-        return TRUE;
-    }
-    d->sum->attempted++;
-    if (inst == &task_marker)
-        return deliver_task(d, row, attempt, error);
-
-    /* 1. the attempt is counted and committed before the channel sees it */
-    gint64 now = kz_host_now();
-    if (!kz_sql_exec(d->db, "BEGIN IMMEDIATE", error))
-        return FALSE;
     sqlite3_bind_int64(d->mark, 1, now);
     sqlite3_bind_int64(d->mark, 2, id);
     sqlite3_bind_int64(d->mark, 3, attempt);
-    if (!in_transaction(d,
-                        step(d, d->mark, "marking a touch as sending", error) &&
-                            record(d, id, now, "sending", attempt, NULL, error),
-                        error))
-        return FALSE;
+    return step(d, d->mark, "marking a touch as sending", error) && record(d, id, now, "sending", attempt, NULL, error);
+}
 
-    /* 2. the channel */
+/* 2. and 3.: the channel, then the outcome in its own transaction. */
+static gboolean send_one(deliverer *d, gpointer inst, const touch_row *row, GError **error)
+{
+    gint64 id = sqlite3_value_int64(row->v[T_ID]);
+    gint64 attempt = sqlite3_value_int64(row->v[T_ATTEMPTS]) + 1;
     g_autoptr(JsonParser) parsed = json_parser_new();
     g_autoptr(GArray) fields = touch_fields(column_text(row, T_FIELDS), parsed);
     kz_recipient r = {sizeof r,
@@ -290,7 +278,7 @@ static gboolean deliver_one(deliverer *d, const touch_row *row, GError **error)
         kz_instance_fail(inst, rc, "deliver", &why);
 
     /* 3. its outcome */
-    now = kz_host_now();
+    gint64 now = kz_host_now();
     const kz_config_outbox *ob = &d->cfg->outbox;
     const char *status = "delivered";
     gint64 next = now;
@@ -399,18 +387,51 @@ gboolean kz_outbox_deliver(kz_store *store, const kz_config *cfg, const kz_regis
         ok = kz_sql_fail(d.db, error, "reading the outbox");
     g_autoptr(GArray) ids = ok ? due_ids(d.db, kz_host_now(), error) : NULL;
     ok = ok && ids != NULL;
-    for (guint i = 0; ok && i < ids->len; i++) {
-        sqlite3_bind_int64(row, 1, g_array_index(ids, gint64, i));
-        int rc = sqlite3_step(row);
-        touch_row t = {{NULL}};
-        if (rc == SQLITE_ROW && !touch_row_copy(&t, row))
-            ok = kz_sql_fail(d.db, error, "copying a touch");
-        else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            ok = kz_sql_fail(d.db, error, "reading a touch");
-        sqlite3_reset(row); /* ends its read transaction before the writes */
-        if (ok && rc == SQLITE_ROW)
-            ok = deliver_one(&d, &t, error);
-        touch_row_clear(&t);
+    /* in batches: one transaction claims a batch's touches (and delivers
+     * its tasks, which need nothing outside the store), then each claimed
+     * touch goes to its channel and has its outcome committed alone. A
+     * kill leaves the batch's unsent touches 'sending', with an attempt
+     * counted that did not happen; they go out on the next run, and only
+     * the one in flight can reach its receiver twice. */
+    for (guint i = 0; ok && i < ids->len; i += CLAIM_BATCH) {
+        guint n = MIN(CLAIM_BATCH, ids->len - i), tasks = 0;
+        touch_row batch[CLAIM_BATCH];
+        gpointer insts[CLAIM_BATCH];
+        memset(batch, 0, sizeof batch);
+        ok = kz_sql_exec(d.db, "BEGIN IMMEDIATE", error);
+        for (guint j = 0; ok && j < n; j++) {
+            insts[j] = NULL;
+            sqlite3_bind_int64(row, 1, g_array_index(ids, gint64, i + j));
+            int rc = sqlite3_step(row); /* still due: inside the write transaction */
+            if (rc == SQLITE_ROW && !touch_row_copy(&batch[j], row))
+                ok = kz_sql_fail(d.db, error, "copying a touch");
+            else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                ok = kz_sql_fail(d.db, error, "reading a touch");
+            sqlite3_reset(row);
+            if (!ok || rc != SQLITE_ROW)
+                continue;
+            gpointer inst = channel_instance(&d, column_text(&batch[j], T_CHANNEL));
+            if (inst == NULL) {
+                out->unstarted++;
+                continue;
+            }
+            out->attempted++;
+            if (inst == &task_marker) {
+                ok = deliver_task(&d, &batch[j], sqlite3_value_int64(batch[j].v[T_ATTEMPTS]) + 1, error);
+                tasks++;
+            } else {
+                ok = claim(&d, &batch[j], error);
+                insts[j] = inst;
+            }
+        }
+        ok = ok ? kz_sql_exec(d.db, "COMMIT", error) : (sqlite3_exec(d.db, "ROLLBACK", NULL, NULL, NULL), FALSE);
+        if (ok)
+            out->delivered += tasks;
+        for (guint j = 0; ok && j < n; j++)
+            if (insts[j] != NULL)
+                ok = send_one(&d, insts[j], &batch[j], error);
+        for (guint j = 0; j < n; j++)
+            touch_row_clear(&batch[j]);
     }
     sqlite3_finalize(row);
     deliverer_clear(&d);

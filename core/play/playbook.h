@@ -71,12 +71,13 @@ typedef struct kz_deliver_summary {
 } kz_deliver_summary;
 
 /* Delivers every touch that is due (pending, retry or cut short while
- * sending) at the host clock's now, highest priority first. Each attempt
- * is committed as 'sending' before the channel sees it and its outcome
- * after, each in its own transaction, so a kill at any point leaves the
- * touch to be tried again with the same key. The task channel writes its
- * task and the outcome in one transaction. Channel errors are not
- * failures of the pass; a store error is. */
+ * sending) at the host clock's now, highest priority first, one process
+ * at a time (kz_store_deliver_lock). Attempts are committed as 'sending'
+ * before the channel sees them, a batch of touches in one transaction, and
+ * each outcome after its attempt in its own, so a kill at any point leaves
+ * the touch to be tried again with the same key. The task channel writes
+ * its task and the outcome in the batch's transaction. Channel errors are
+ * not failures of the pass; a store error is. */
 gboolean kz_outbox_deliver(kz_store *store, const kz_config *cfg, const kz_registry *reg, kz_deliver_summary *out,
                            GPtrArray *problems, GError **error);
 
