@@ -19,8 +19,9 @@
 
 #define DAY_US G_GINT64_CONSTANT(86400000000)
 
-/* --period P, or --from D [--to D] (both days included), or the last
- * whole quarter before the as-of. Prints why and returns FALSE. */
+/* --period P, or --from D [--to D] (both days included; without --to,
+ * through the as-of's day), or the last whole quarter before the as-of.
+ * Prints why and returns FALSE. */
 static gboolean parse_period(const char *period, const char *from, const char *to, gint64 as_of, gint64 *f, gint64 *t)
 {
     if (period != NULL && (from != NULL || to != NULL)) {
@@ -40,7 +41,9 @@ static gboolean parse_period(const char *period, const char *from, const char *t
             return FALSE;
         }
         if (to == NULL) {
-            *t = as_of;
+            /* through the as-of's day, as --to would: a score run as of
+             * the end of today is the state at the period's end */
+            *t = as_of >= 0 ? (as_of + DAY_US - 1) / DAY_US * DAY_US : as_of;
         } else if (!kz_time_parse(to, t)) {
             fprintf(stderr, "kizuna: --to %s: not a date (2026-09-30)\n", to);
             return FALSE;
