@@ -915,10 +915,64 @@ static int cmp_group(gconstpointer a, gconstpointer b)
     return strcmp((*(kz_kpi_group *const *)a)->name, (*(kz_kpi_group *const *)b)->name);
 }
 
-/* The at-risk accounts' score and top contributions, from the run that
- * graded them (the period's end). */
+/* Column `what` of `scorer` in run `run`, as doubles (NULL when absent). */
+static double *read_column(sqlite3 *db, gint64 run, const char *scorer, const char *what, gsize *n)
+{
+    sqlite3_stmt *st = NULL;
+    double *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT vals FROM score_columns WHERE run = ?1 AND scorer = ?2 AND what = ?3", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run);
+        sqlite3_bind_text(st, 2, scorer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, what, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *n = (gsize)sqlite3_column_bytes(st, 0) / 8;
+            out = g_new(double, MAX(*n, 1));
+            kz_blob_get_doubles(out, sqlite3_column_blob(st, 0), *n);
+        }
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* The mean of `scorer`'s contribution column `what` in run `run` over the
+ * accounts it scored (an unscored account's contributions are 0); NaN
+ * when none. */
+static double column_mean(sqlite3 *db, gint64 run, const char *scorer, const char *what)
+{
+    gsize n = 0, n_scores = 0;
+    g_autofree double *vals = read_column(db, run, scorer, what, &n);
+    g_autofree double *scores = read_column(db, run, scorer, "score", &n_scores);
+    double sum = 0, count = 0;
+    for (gsize i = 0; vals != NULL && scores != NULL && i < MIN(n, n_scores); i++)
+        if (!isnan(scores[i]) && !isnan(vals[i])) {
+            sum += vals[i];
+            count++;
+        }
+    return count > 0 ? sum / count : NAN;
+}
+
+typedef struct {
+    const char *measure;
+    double pull; /* below 0: pulls the account's health below the book's */
+} pull;
+
+static int by_pull(gconstpointer a, gconstpointer b)
+{
+    double x = ((const pull *)a)->pull, y = ((const pull *)b)->pull;
+    return (x > y) - (x < y);
+}
+
+/* The at-risk accounts' score and what pulls it down, from the run that
+ * graded them (the period's end): each measure's contribution less its
+ * mean over the book in that run (the other way round for a churn
+ * probability's log-odds), the three lowest below 0. For a run stored
+ * before the store kept its scorers' outputs, the three largest
+ * contributions instead, as `kizuna account` shows them. */
 static void explain_at_risk(sqlite3 *db, kz_kpi_report *r)
 {
+    g_autoptr(GHashTable) means = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     for (guint i = 0; i < r->at_risk->len; i++) {
         kz_kpi_at_risk *a = r->at_risk->pdata[i];
         g_autoptr(kz_account_health) h = kz_health_account_at(db, r->health_run_end, a->position, NULL);
@@ -926,15 +980,40 @@ static void explain_at_risk(sqlite3 *db, kz_kpi_report *r)
             continue;
         const kz_account_scorer *s = h->scorers->pdata[0];
         a->score = s->score;
-        /* the combined score's contributions, else its first scorer's:
-         * the three largest, as `kizuna account` shows them */
+        /* the combined score's contributions, else its first scorer's */
         const kz_account_scorer *by = s;
         if ((by->contributions == NULL || by->contributions->len == 0) && h->scorers->len > 1)
             by = h->scorers->pdata[1];
         GString *top = g_string_new(NULL);
-        for (guint j = 0; by->contributions != NULL && j < by->contributions->len && j < 3; j++) {
+        guint n = by->contributions != NULL ? by->contributions->len : 0;
+        if (by->output == 0) {
+            for (guint j = 0; j < n && j < 3; j++) {
+                const kz_contribution *c = &g_array_index(by->contributions, kz_contribution, j);
+                g_string_append_printf(top, "%s%s %.1f", top->len ? ", " : "", c->measure, c->value);
+            }
+            a->top_measures = g_string_free(top, FALSE);
+            continue;
+        }
+        g_autoptr(GArray) pulls = g_array_new(FALSE, FALSE, sizeof(pull));
+        for (guint j = 0; j < n; j++) {
             const kz_contribution *c = &g_array_index(by->contributions, kz_contribution, j);
-            g_string_append_printf(top, "%s%s %.1f", top->len ? ", " : "", c->measure, c->value);
+            g_autofree char *key = g_strdup_printf("%s\n%s", by->scorer, c->measure);
+            double *mean = g_hash_table_lookup(means, key);
+            if (mean == NULL) {
+                g_autofree char *what = g_strconcat("c:", c->measure, NULL);
+                mean = g_new(double, 1);
+                *mean = column_mean(db, r->health_run_end, by->scorer, what);
+                g_hash_table_insert(means, g_steal_pointer(&key), mean);
+            }
+            double d = by->output == KZ_SCORE_PROBABILITY ? *mean - c->value : c->value - *mean;
+            if (!isnan(d) && d < 0)
+                g_array_append_val(pulls, ((pull){c->measure, d}));
+        }
+        g_array_sort(pulls, by_pull);
+        for (guint j = 0; j < pulls->len && j < 3; j++) {
+            const pull *p = &g_array_index(pulls, pull, j);
+            g_string_append_printf(top, "%s%s %.*f", top->len ? ", " : "", p->measure,
+                                   by->output == KZ_SCORE_PROBABILITY ? 2 : 1, p->pull);
         }
         a->top_measures = g_string_free(top, FALSE);
     }

@@ -114,7 +114,7 @@ typedef struct {
 typedef struct {
     char *id, *name, *owner, *grade, *currency;
     double score, arr;  /* arr in the report currency */
-    char *top_measures; /* "measure 12.5, ...": its three largest contributions, by size */
+    char *top_measures; /* "nps -30.0, ...": what pulls its score below the book's most (see explain_at_risk) */
     gint64 position;    /* in the roster of the run at the period's end */
 } kz_kpi_at_risk;
 

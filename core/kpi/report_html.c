@@ -230,7 +230,7 @@ void kz_report_html(GString *o, const kz_kpi_report *r)
     g_string_append(o, "<h2>Revenue retention</h2>\n");
     months_chart(o, r);
     g_string_append(o, "<h2>At-risk accounts</h2>\n<table><tr><th>account</th><th>owner</th><th>grade</th>"
-                       "<th>score</th><th>ARR</th><th>top contributing measures</th></tr>\n");
+                       "<th>score</th><th>ARR</th><th>what pulls it down (below the book's mean)</th></tr>\n");
     for (guint i = 0; i < r->at_risk->len; i++) {
         const kz_kpi_at_risk *a = r->at_risk->pdata[i];
         g_string_append(o, "<tr data-account=\"");

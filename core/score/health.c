@@ -595,10 +595,19 @@ static gboolean insert_run(sqlite3 *db, const kz_config_health *hc, const kz_mea
         sqlite3_free(q);
     }
     g_string_append_c(grades, ']');
+    g_autoptr(GString) outputs = g_string_new("{");
+    for (guint i = 0; i < scores->scorers->len; i++) {
+        const kz_scorer_scores *o = scores->scorers->pdata[i];
+        char *q = sqlite3_mprintf("%s\"%w\":\"%s\"", i ? "," : "", o->scorer,
+                                  o->output == KZ_SCORE_PROBABILITY ? "probability" : "health");
+        g_string_append(outputs, q);
+        sqlite3_free(q);
+    }
+    g_string_append_c(outputs, '}');
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO score_runs (time_us, as_of_us, roster, digest, grades) VALUES (?1, ?2, ?3, "
-                           "?4, ?5)",
+                           "INSERT INTO score_runs (time_us, as_of_us, roster, digest, grades, outputs) VALUES (?1, "
+                           "?2, ?3, ?4, ?5, ?6)",
                            -1, &st, NULL) != SQLITE_OK)
         return kz_sql_fail(db, error, "storing a score run");
     sqlite3_bind_int64(st, 1, kz_host_now());
@@ -606,6 +615,7 @@ static gboolean insert_run(sqlite3 *db, const kz_config_health *hc, const kz_mea
     sqlite3_bind_int64(st, 3, set->roster->id);
     sqlite3_bind_blob(st, 4, scores->digest, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, grades->str, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, outputs->str, -1, SQLITE_STATIC);
     gboolean ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     *run_id = sqlite3_last_insert_rowid(db);
@@ -786,8 +796,8 @@ static double combined_score(sqlite3 *db, gint64 run, gint64 at)
 
 /* The scores at roster position `at` of run `run`, which was as of
  * `as_of_us`, stored at `time_us`, with grade names `grades`. */
-static kz_account_health *account_at(sqlite3 *db, gint64 run, gint64 as_of_us, gint64 time_us, char **grades, gint64 at,
-                                     GError **error)
+static kz_account_health *account_at(sqlite3 *db, gint64 run, gint64 as_of_us, gint64 time_us, char **grades,
+                                     const char *outputs, gint64 at, GError **error)
 {
     g_autoptr(kz_account_health) a = g_new0(kz_account_health, 1);
     a->scorers = g_ptr_array_new();
@@ -822,8 +832,19 @@ static kz_account_health *account_at(sqlite3 *db, gint64 run, gint64 as_of_us, g
         }
     }
     sqlite3_finalize(st);
-    for (guint i = 0; i < a->scorers->len; i++)
-        g_array_sort(((kz_account_scorer *)a->scorers->pdata[i])->contributions, by_magnitude);
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonObject *kinds = NULL;
+    if (outputs != NULL && json_parser_load_from_data(p, outputs, -1, NULL) &&
+        JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+        kinds = json_node_get_object(json_parser_get_root(p));
+    for (guint i = 0; i < a->scorers->len; i++) {
+        kz_account_scorer *s = a->scorers->pdata[i];
+        g_array_sort(s->contributions, by_magnitude);
+        const char *kind = kinds != NULL && json_object_has_member(kinds, s->scorer)
+                               ? json_object_get_string_member(kinds, s->scorer)
+                               : NULL;
+        s->output = kind == NULL ? 0 : strcmp(kind, "probability") == 0 ? KZ_SCORE_PROBABILITY : KZ_SCORE_HEALTH;
+    }
     return g_steal_pointer(&a);
 }
 
@@ -844,8 +865,8 @@ static char **run_grades(const char *json)
 kz_account_health *kz_health_account_at(sqlite3 *db, gint64 run, gint64 at, GError **error)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT as_of_us, time_us, grades FROM score_runs WHERE id = ?1", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT as_of_us, time_us, grades, outputs FROM score_runs WHERE id = ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
         kz_sql_fail(db, error, "reading score runs");
         return NULL;
     }
@@ -853,7 +874,8 @@ kz_account_health *kz_health_account_at(sqlite3 *db, gint64 run, gint64 at, GErr
     kz_account_health *a = NULL;
     if (sqlite3_step(st) == SQLITE_ROW) {
         g_auto(GStrv) grades = run_grades((const char *)sqlite3_column_text(st, 2));
-        a = account_at(db, run, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), grades, at, error);
+        a = account_at(db, run, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), grades,
+                       (const char *)sqlite3_column_text(st, 3), at, error);
     }
     sqlite3_finalize(st);
     return a;
@@ -863,7 +885,9 @@ kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_u
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(
-            db, "SELECT id, as_of_us, time_us, roster, grades FROM score_runs ORDER BY as_of_us DESC, id DESC LIMIT 1",
+            db,
+            "SELECT id, as_of_us, time_us, roster, grades, outputs FROM score_runs ORDER BY as_of_us DESC, id DESC "
+            "LIMIT 1",
             -1, &st, NULL) != SQLITE_OK) {
         kz_sql_fail(db, error, "reading score runs");
         return NULL;
@@ -875,11 +899,12 @@ kz_account_health *kz_health_account(sqlite3 *db, const char *id, gint64 trend_u
     gint64 run = sqlite3_column_int64(st, 0), as_of_us = sqlite3_column_int64(st, 1),
            time_us = sqlite3_column_int64(st, 2), roster = sqlite3_column_int64(st, 3);
     g_auto(GStrv) grades = run_grades((const char *)sqlite3_column_text(st, 4));
+    g_autofree char *outputs = g_strdup((const char *)sqlite3_column_text(st, 5));
     sqlite3_finalize(st);
     gint64 at = position_in_run(db, roster, id, error);
     if (at < 0)
         return NULL;
-    g_autoptr(kz_account_health) a = account_at(db, run, as_of_us, time_us, grades, at, error);
+    g_autoptr(kz_account_health) a = account_at(db, run, as_of_us, time_us, grades, outputs, at, error);
     if (a == NULL)
         return NULL;
 

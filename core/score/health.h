@@ -136,6 +136,7 @@ typedef struct kz_account_scorer {
     char *grade;           /* "" when unscored */
     double baseline;       /* NaN when the run kept none */
     GArray *contributions; /* kz_contribution, largest |value| first */
+    int output;            /* enum kz_scorer_output; 0 for a run stored before the store kept it */
 } kz_account_scorer;
 
 typedef struct kz_account_health {

@@ -254,6 +254,10 @@ static const char *const migrations[] = {
     "  WHERE what = 'phase' AND to_value = 'expansion';"
     "CREATE INDEX state_changes_onboarded ON state_changes (account_id, time_us, what, to_value)"
     "  WHERE what = 'success' AND to_value = 'onboarding';",
+    /* 7: what each scorer of a run outputs ({"name": "health" or
+     * "probability"}), so that its contributions can be read the right way
+     * round without loading its plugin; NULL for runs stored before */
+    "ALTER TABLE score_runs ADD COLUMN outputs TEXT;",
 };
 
 struct kz_store {

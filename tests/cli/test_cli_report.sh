@@ -218,9 +218,10 @@ equals "$(jq -c '[.health[] | [.name, .end, .start]]' "$WORK/q3.json")" \
 equals "$(jq -c '[.health_movement[] | [.name, .accounts]]' "$WORK/q3.json")" \
   '[["(none)>green",2],["(none)>red",1],["(none)>yellow",1],["red>green",1]]' "health movement"
 # at risk: the red account at the end, A5 (4800 EUR ARR, no owner), its
-# score all from nps: 100 x 5/10
+# score all from nps: 100 x 5/10. What pulls it down: its nps
+# contribution, 50, less the run's mean, (100 + 90 + 90 + 70 + 50) / 5 = 80
 equals "$(jq -c '[.at_risk[] | [.id, .owner, .grade, .score, .arr, .top_measures]]' "$WORK/q3.json")" \
-  '[["A5",null,"red",50,4800,"nps 50.0"]]' "at-risk accounts"
+  '[["A5",null,"red",50,4800,"nps -30.0"]]' "at-risk accounts"
 # the phase funnel: A1, A3 expansion; A4 adoption; A5 renewal; A6
 # onboarding; A2 churned
 equals "$(jq -c '[.phases[] | [.name, .accounts]] | sort' "$WORK/q3.json")" \

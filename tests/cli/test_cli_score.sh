@@ -365,7 +365,39 @@ cat >"$WORK/churn.xml" <<EOF
 EOF
 run 0 kz churn sync
 run 0 kz churn score --json
-jq '.fits[] | select(.scorer == "churn-model")' "$WORK/out" >"$WORK/fit.json"
+cp "$WORK/out" "$WORK/churn-score.json"
+# the run keeps what each scorer outputs, and the KPI report explains its
+# at-risk accounts by the churn model's log-odds the right way round: for
+# each measure, the run's mean contribution over the scored accounts less
+# the account's (a contribution above the mean makes churn likelier), the
+# three lowest below 0, worked out here from the stored columns
+equals "$(sqlite3 "$WORK/churn.db" 'SELECT outputs FROM score_runs')" '{"churn-model":"probability","usage":"health"}' \
+  "the scorers' outputs"
+run 0 kz churn report --from "$(date -u +%Y-%m-01)" --format json
+first=$(jq -r '.at_risk[0].id' "$WORK/out")
+got=$(jq -r '.at_risk[0].top_measures' "$WORK/out")
+python_with sqlite3 python3
+want=$("$py" - "$WORK/churn.db" "$first" <<'PY'
+import sqlite3, struct, sys
+db = sqlite3.connect(sys.argv[1])
+run, roster = db.execute("SELECT id, roster FROM score_runs ORDER BY as_of_us DESC, id DESC").fetchone()
+ids = db.execute("SELECT ids FROM rosters WHERE id = ?", (roster,)).fetchone()[0]
+at = ids.split(b"\0").index(sys.argv[2].encode())
+cols = {w: struct.unpack("<%dd" % (len(v) // 8), v) for w, v in
+        db.execute("SELECT what, vals FROM score_columns WHERE run = ? AND scorer = 'churn-model'", (run,))}
+scored = [i for i, s in enumerate(cols["score"]) if s == s]
+pulls = []
+for what, vals in cols.items():
+    if what.startswith("c:"):
+        mean = sum(vals[i] for i in scored) / len(scored)
+        if mean - vals[at] < 0:
+            pulls.append((mean - vals[at], what[2:]))
+print(", ".join("%s %.2f" % (m, d) for d, m in sorted(pulls)[:3]))
+PY
+)
+[ -n "$want" ] || fail "no measure pulls $first below the book"
+equals "$got" "$want" "what pulls the first at-risk account down"
+jq '.fits[] | select(.scorer == "churn-model")' "$WORK/churn-score.json" >"$WORK/fit.json"
 equals "$(jq .kept "$WORK/fit.json")" "true" "the fitted model is kept"
 equals "$(jq .converged "$WORK/fit.json")" "true" "the fit converged"
 rel "$(jq .deviance "$WORK/fit.json")" 3162.4287202963 1e-6 || fail "deviance $(jq .deviance "$WORK/fit.json")"
