@@ -40,13 +40,18 @@ kills=0 rounds=0
 while [ "$kills" -lt 20 ] && [ "$rounds" -lt 60 ]; do
   rounds=$((rounds + 1))
   target=$(($(lines) + RANDOM % 12 + 1))
-  kz run --as-of 2026-10-14 >"$WORK/run.out" 2>"$WORK/run.err" &
+  # the binary itself in the background, not through kz: $! of a
+  # backgrounded function is a subshell, and SIGKILL to it leaves kizuna
+  # running on as an orphan
+  KIZUNA_NOW=2026-10-15T08:00:00Z "$KIZUNA" --config "$WORK/kizuna.xml" run --as-of 2026-10-14 \
+    >"$WORK/run.out" 2>"$WORK/run.err" &
   pid=$!
   while kill -0 "$pid" 2>/dev/null && [ "$(lines)" -lt "$target" ]; do sleep 0.005; done
   if kill -9 "$pid" 2>/dev/null; then
     rc=0
     wait "$pid" 2>/dev/null || rc=$?
     [ "$rc" = 137 ] && kills=$((kills + 1))
+    ! pgrep -f "$WORK/kizuna.xml" >/dev/null || fail "round $rounds: a killed kizuna is still running"
   else
     wait "$pid" || { cat "$WORK/run.err"; fail "round $rounds: kizuna run failed on its own"; }
   fi
