@@ -222,6 +222,12 @@ equals "$(jq -c '[.health_movement[] | [.name, .accounts]]' "$WORK/q3.json")" \
 # contribution, 50, less the run's mean, (100 + 90 + 90 + 70 + 50) / 5 = 80
 equals "$(jq -c '[.at_risk[] | [.id, .owner, .grade, .score, .arr, .top_measures]]' "$WORK/q3.json")" \
   '[["A5",null,"red",50,4800,"nps -30.0"]]' "at-risk accounts"
+# a run stored before the store kept its scorers' outputs: the largest
+# contributions instead, as `kizuna account` shows them
+sqlite3 "$WORK/kizuna.db" "UPDATE score_runs SET outputs = NULL"
+run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json
+equals "$(jq -r '.at_risk[0].top_measures' "$WORK/out")" "nps 50.0" "at risk from an older run"
+sqlite3 "$WORK/kizuna.db" "UPDATE score_runs SET outputs = '{\"voice\":\"health\"}'"
 # the phase funnel: A1, A3 expansion; A4 adoption; A5 renewal; A6
 # onboarding; A2 churned
 equals "$(jq -c '[.phases[] | [.name, .accounts]] | sort' "$WORK/q3.json")" \
