@@ -1222,36 +1222,60 @@ static void map_row(sync_run *run, job *j, const kz_row *row)
     }
 }
 
-/* Writes the waiting events. A full chunk goes in one INSERT inside a
- * savepoint; when not every event of it was new (a re-read, a duplicate
- * in the input), the savepoint is rolled back and the events are written
- * one by one, which tells inserted from updated from unchanged. After two
- * such chunks a job writes one by one: it is a re-read. */
+/* Writes the waiting events. A full chunk goes in one INSERT OR IGNORE
+ * that returns the key of each row it inserted; an event it did not
+ * insert (a re-read, a duplicate in the input) is then written alone,
+ * which tells updated from unchanged. After two such chunks a job writes
+ * one by one: it is a re-read.
+ *
+ * No savepoint around the chunk: one would make SQLite copy every page the
+ * INSERT touches into the statement journal first (16 KiB per chunk, most
+ * of the writer's system time on a big load), and the returned keys say
+ * all the savepoint did. A failed INSERT fails the job, which rolls back
+ * its whole transaction. */
 static gboolean flush_events(sync_run *run, kz_sync_counts *counts)
 {
     guint n = run->n_chunk;
     run->n_chunk = 0;
     kz_sync_counts *c = &counts[KZ_ENTITY_USAGE_EVENT];
-    gboolean ok = TRUE, done = FALSE;
+    gboolean ok = TRUE;
+    gboolean stored[EVENT_CHUNK] = {FALSE};
     if (n == EVENT_CHUNK && run->chunk_fallbacks < 2) {
-        ok = exec(run, "SAVEPOINT events");
-        for (guint i = 0; ok && i < n; i++)
-            bind_event(run, run->events_multi, (int)i * 9, &run->chunk[i]);
-        int rc = ok ? sqlite3_step(run->events_multi) : SQLITE_ERROR;
-        int changes = rc == SQLITE_DONE ? sqlite3_changes(run->db) : -1;
-        sqlite3_reset(run->events_multi);
-        if (ok && changes == (int)n) {
-            done = ok = exec(run, "RELEASE events");
-            c->read += n;
-            c->inserted += n;
-        } else if (ok) {
-            run->chunk_fallbacks++;
-            ok = exec(run, "ROLLBACK TO events") && exec(run, "RELEASE events");
+        sqlite3_stmt *st = run->events_multi;
+        for (guint i = 0; i < n; i++)
+            bind_event(run, st, (int)i * 9, &run->chunk[i]);
+        guint inserted = 0, next = 0;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const void *key = sqlite3_column_blob(st, 0);
+            gsize len = (gsize)sqlite3_column_bytes(st, 0);
+            /* rows come back in the order of the VALUES; look further only
+             * if they did not */
+            for (guint k = 0; k < n; k++) {
+                guint i = (next + k) % n;
+                const ready_event *r = &run->chunk[i];
+                if (!stored[i] && r->key_len == len && memcmp(r->key, key, len) == 0) {
+                    stored[i] = TRUE;
+                    next = i + 1;
+                    inserted++;
+                    break;
+                }
+            }
         }
+        if (rc != SQLITE_DONE) {
+            if (run->error == NULL)
+                g_set_error(&run->error, KZ_ERROR, KZ_ERROR_STORE, "store: %s", sqlite3_errmsg(run->db));
+            ok = FALSE;
+        }
+        sqlite3_reset(st);
+        c->read += inserted;
+        c->inserted += inserted;
+        if (ok && inserted < n)
+            run->chunk_fallbacks++;
     }
     for (guint i = 0; i < n; i++) {
         ready_event *r = &run->chunk[i];
-        if (ok && !done) {
+        if (ok && !stored[i]) {
             c->read++;
             switch (event_write(run, r)) {
             case OUT_INSERTED: c->inserted++; break;
@@ -1566,6 +1590,7 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
                                       "quantity, product, traits, source) VALUES ");
         for (int i = 0; i < EVENT_CHUNK; i++)
             g_string_append(multi, i == 0 ? "(?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?)");
+        g_string_append(multi, " RETURNING key");
         if (sqlite3_prepare_v3(run.db, multi->str, -1, SQLITE_PREPARE_PERSISTENT, &run.events_multi, NULL) !=
             SQLITE_OK) {
             g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: preparing the event insert: %s",

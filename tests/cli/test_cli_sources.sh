@@ -187,6 +187,35 @@ equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
   '{"read":102,"inserted":0,"updated":2,"unchanged":100,"quarantined":0}' "re-read (e7 changes twice)"
 equals "$(q chunks "select count(*) from usage_events")" "100" "no duplicates"
 
+# one full chunk of stored, changed, new and twice-given events, then a chunk
+# of new ones: the INSERT says which rows it stored, the rest go one by one
+awk 'BEGIN { print "id,time,account,event"
+  print "e3,2026-04-01T00:00:03Z,acc-4,login"  # stored as it is: unchanged
+  print "e4,2026-04-01T00:00:04Z,acc-5,logout" # stored, new name: updated
+  for (i = 1; i <= 12; i++) printf "n%d,2026-04-02T00:00:%02dZ,acc-%d,login\n", i, i, 1 + i % 7
+  print "n1,2026-04-02T00:00:01Z,acc-2,export" # new a moment ago: updated
+  print "e5,2026-04-01T00:00:05Z,acc-6,login"  # unchanged
+  for (i = 13; i <= 28; i++) printf "n%d,2026-04-02T00:00:%02dZ,acc-%d,login\n", i, i, 1 + i % 7
+}' >"$WORK/mixed-events.csv"
+stack chunks '
+    <source name="crm" component="csv">
+      <param name="path">'"$WORK"'/accounts.csv</param>
+      <map entity="account"><field name="id" from="id"/></map>
+    </source>
+    <source name="more" component="csv">
+      <param name="path">'"$WORK"'/mixed-events.csv</param>
+      <map entity="usage_event">
+        <field name="id" from="id"/><field name="time" from="time"/><field name="account_id" from="account"/>
+        <field name="name" from="event"/>
+      </map>
+    </source>'
+run 0 kz chunks sync --source more --json
+equals "$(jq -c '.sources[0].entities.usage_event' "$WORK/out")" \
+  '{"read":32,"inserted":28,"updated":2,"unchanged":2,"quarantined":0}' "a chunk of stored, new and repeated events"
+equals "$(q chunks "select group_concat(name, ' ') from usage_events where key in (cast('e4' as blob), cast('n1' as blob), cast('n28' as blob)) order by key")" \
+  "logout export login" "the later version wins within a chunk"
+equals "$(q chunks "select count(*) from usage_events")" "128" "no duplicates"
+
 # ---- an XML export --------------------------------------------------------
 cat >"$WORK/tickets.xml" <<'XML'
 <?xml version="1.0" encoding="UTF-8"?>
