@@ -481,7 +481,7 @@ kz_store *kz_store_open(const char *path, GError **error)
         kz_store_close(store);
         return NULL;
     }
-    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_busy_timeout(store->db, KZ_STORE_BUSY_MS);
     sqlite3_extended_result_codes(store->db, 1);
     /* 16 KiB pages (on a new store only; a page size is fixed once a table
      * exists): a bulk load of events writes about a fifth faster than with
@@ -619,6 +619,18 @@ gboolean kz_store_integrity_check(kz_store *store, GError **error)
     return ok;
 }
 
+/* Opens the store for writing just long enough for SQLite to roll back a
+ * hot journal (or recover a WAL) and for the store to be in WAL mode again. */
+static void recover(const char *path)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, KZ_STORE_BUSY_MS);
+        sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    }
+    sqlite3_close_v2(db);
+}
+
 sqlite3 *kz_store_open_readonly(const char *path, GError **error)
 {
     if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
@@ -627,16 +639,28 @@ sqlite3 *kz_store_open_readonly(const char *path, GError **error)
     }
     sqlite3 *db = NULL;
     kz_store view = {.path = (char *)path}; /* the bare connection, for fail() and user_version() */
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    view.db = db;
-    if (rc != SQLITE_OK) {
-        fail(&view, error, "cannot open");
+    int version = -1, latest = kz_store_schema_latest();
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        view.db = db;
+        if (rc != SQLITE_OK) {
+            fail(&view, error, "cannot open");
+            sqlite3_close_v2(db);
+            return NULL;
+        }
+        sqlite3_busy_timeout(db, KZ_STORE_BUSY_MS);
+        sqlite3_extended_result_codes(db, 1);
+        version = user_version(&view);
+        int why = sqlite3_extended_errcode(db);
+        if (version >= 0 || attempt > 0 || (why != SQLITE_READONLY_ROLLBACK && why != SQLITE_READONLY_RECOVERY))
+            break;
+        /* a write killed mid-way left a hot journal (or a WAL to recover)
+         * that only a read-write connection may roll back: recover, as
+         * opening it for writing would, and read again */
         sqlite3_close_v2(db);
-        return NULL;
+        db = NULL;
+        recover(path);
     }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_extended_result_codes(db, 1);
-    int version = user_version(&view), latest = kz_store_schema_latest();
     if (version < 0) {
         fail(&view, error, "cannot read the schema version");
     } else if (version > latest) {

@@ -42,6 +42,9 @@ int kz_store_state_delete(kz_store *store, const char *instance, const char *key
  * kz_store_open() re-creates any that are missing, so a bulk load killed
  * before it re-created them leaves no store without them. */
 #define KZ_STORE_EVENTS_INDEX "usage_events_by_account"
+
+/* how long a connection waits for another's lock before SQLITE_BUSY */
+#define KZ_STORE_BUSY_MS 5000
 #define KZ_STORE_EVENTS_INDEX_SQL                                                                                      \
     "CREATE INDEX IF NOT EXISTS usage_events_by_account ON usage_events (account_id, time_us)"
 
