@@ -65,3 +65,27 @@ sample_config() {
     /<channels>/ { while ((getline l < ch) > 0) print l }
   ' "$KZ_SOURCE_DIR/sdk/examples/sample/kizuna.xml" >"$1"
 }
+
+# events_stack OUT DB: a stack config (in OUT, its store DB) with two csv
+# sources: "crm" reads $WORK/accounts.csv (id,name) and "usage" reads
+# $WORK/events.csv (event_id,time,account_id,event,quantity).
+events_stack() {
+  cat >"$1" <<XML
+<kizuna version="1">
+  <store path="$2"/>
+  <sources>
+    <source name="crm" component="csv">
+      <param name="path">$WORK/accounts.csv</param>
+      <map entity="account"><field name="id" from="id"/><field name="name" from="name"/></map>
+    </source>
+    <source name="usage" component="csv">
+      <param name="path">$WORK/events.csv</param>
+      <map entity="usage_event">
+        <field name="id" from="event_id"/><field name="time" from="time"/><field name="account_id" from="account_id"/>
+        <field name="name" from="event"/><field name="quantity" from="quantity"/>
+      </map>
+    </source>
+  </sources>
+</kizuna>
+XML
+}

@@ -18,26 +18,7 @@ awk 'BEGIN { print "event_id,time,account_id,event,quantity";
   for (i = 0; i < 150000; i++)
     printf "ev-%07d,2026-%02d-%02dT%02d:%02d:00Z,acc-%d,feature.%d,%d\n", i, 1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7919) % 500, i % 9, i % 5
 }' >"$WORK/events.csv"
-stack() { # stack NAME
-  cat >"$WORK/$1.xml" <<XML
-<kizuna version="1">
-  <store path="$WORK/$1.db"/>
-  <sources>
-    <source name="crm" component="csv">
-      <param name="path">$WORK/accounts.csv</param>
-      <map entity="account"><field name="id" from="id"/><field name="name" from="name"/></map>
-    </source>
-    <source name="usage" component="csv">
-      <param name="path">$WORK/events.csv</param>
-      <map entity="usage_event">
-        <field name="id" from="event_id"/><field name="time" from="time"/><field name="account_id" from="account_id"/>
-        <field name="name" from="event"/><field name="quantity" from="quantity"/>
-      </map>
-    </source>
-  </sources>
-</kizuna>
-XML
-}
+stack() { events_stack "$WORK/$1.xml" "$WORK/$1.db"; } # stack NAME
 kz() { local name=$1; shift; "$KIZUNA" --config "$WORK/$name.xml" "$@"; }
 q() { sqlite3 "$WORK/$1.db" "$2"; }
 summary() {

@@ -30,26 +30,7 @@ awk 'BEGIN { srand(7); print "event_id,time,account_id,event,quantity";
     a = (i % 1000 == 999) ? "acc-missing" : "acc-" int(rand() * 2000)
     printf "ev-%09d,2026-%02d-%02dT%02d:%02d:%02dZ,%s,feature.%d,%.1f\n", i, 1 + i % 12, 1 + i % 28, i % 24, i % 60, (i * 7) % 60, a, i % 30, (i % 100) / 4
   } }' >"$WORK/events.csv"
-csv_stack() { # csv_stack FILE DB
-  cat >"$1" <<XML
-<kizuna version="1">
-  <store path="$2"/>
-  <sources>
-    <source name="crm" component="csv">
-      <param name="path">$WORK/accounts.csv</param>
-      <map entity="account"><field name="id" from="id"/><field name="name" from="name"/></map>
-    </source>
-    <source name="usage" component="csv">
-      <param name="path">$WORK/events.csv</param>
-      <map entity="usage_event">
-        <field name="id" from="event_id"/><field name="time" from="time"/><field name="account_id" from="account_id"/>
-        <field name="name" from="event"/><field name="quantity" from="quantity"/>
-      </map>
-    </source>
-  </sources>
-</kizuna>
-XML
-}
+csv_stack() { events_stack "$1" "$2"; } # csv_stack FILE DB
 
 # forget_cursors DB: the next sync starts from the beginning of its input
 # (a kill before the store's first migration committed leaves no table)
