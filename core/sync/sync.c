@@ -1343,9 +1343,12 @@ static void leave_wal_for_load(sync_run *run)
     sqlite3_busy_timeout(run->db, 0); /* another connection open: refused at once */
     gboolean left = journal_mode(run, "truncate");
     sqlite3_busy_timeout(run->db, KZ_STORE_BUSY_MS);
-    if (left)
+    if (left) {
+        /* NORMAL is safe against a power loss with a WAL, not quite with a
+         * rollback journal: FULL syncs the journal's header too */
+        exec(run, "PRAGMA synchronous = FULL");
         g_debug("sync %s: the rest of the initial load goes through a rollback journal", run->instance);
-    else
+    } else
         journal_mode(run, "wal"); /* whatever the refusal left, WAL it is */
 }
 
@@ -1684,6 +1687,8 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
             ok = FALSE;
         }
         g_debug("sync %s: the usage events' index took %.2f s", run.instance, (g_get_monotonic_time() - t0) / 1e6);
+        if (run.rollback_journal)
+            exec(&run, "PRAGMA synchronous = NORMAL"); /* kz_store_open()'s */
         if (run.rollback_journal && !journal_mode(&run, "wal"))
             g_warning("store %s: cannot go back to WAL mode (%s); the next open will",
                       sqlite3_db_filename(run.db, "main"), sqlite3_errmsg(run.db));
