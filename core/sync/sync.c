@@ -1223,71 +1223,63 @@ static void map_row(sync_run *run, job *j, const kz_row *row)
     }
 }
 
-/* Writes the waiting events. A full chunk goes in one INSERT OR IGNORE
- * that returns the key of each row it inserted; an event it did not
- * insert (a re-read, a duplicate in the input) is then written alone,
- * which tells updated from unchanged. After two such chunks a job writes
- * one by one: it is a re-read.
+/* Writes the waiting events. A full chunk goes in one INSERT OR IGNORE.
+ * When it stored fewer rows than it was given (a re-read, a duplicate in
+ * the input), every event of the chunk is then written alone, which tells
+ * updated from unchanged: each row the INSERT stored comes out of that
+ * pass as unchanged (it is the first of its key in the chunk, so what is
+ * stored is itself), so `stored` of the unchanged are counted as inserted
+ * instead. After two such chunks a job writes one by one: it is a re-read.
  *
  * No savepoint around the chunk: one would make SQLite copy every page the
  * INSERT touches into the statement journal first (16 KiB per chunk, most
- * of the writer's system time on a big load), and the returned keys say
- * all the savepoint did. A failed INSERT fails the job, which rolls back
- * its whole transaction. */
+ * of the writer's system time on a big load). A failed INSERT fails the
+ * job, which rolls back its whole transaction. */
 static gboolean flush_events(sync_run *run, kz_sync_counts *counts)
 {
     guint n = run->n_chunk;
     run->n_chunk = 0;
     kz_sync_counts *c = &counts[KZ_ENTITY_USAGE_EVENT];
-    gboolean ok = TRUE;
-    gboolean stored[EVENT_CHUNK] = {FALSE};
+    gboolean ok = TRUE, done = FALSE;
+    guint64 stored = 0;
     if (n == EVENT_CHUNK && run->chunk_fallbacks < 2) {
-        sqlite3_stmt *st = run->events_multi;
         for (guint i = 0; i < n; i++)
-            bind_event(run, st, (int)i * 9, &run->chunk[i]);
-        guint inserted = 0, next = 0;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const void *key = sqlite3_column_blob(st, 0);
-            gsize len = (gsize)sqlite3_column_bytes(st, 0);
-            /* rows come back in the order of the VALUES; look further only
-             * if they did not */
-            for (guint k = 0; k < n; k++) {
-                guint i = (next + k) % n;
-                const ready_event *r = &run->chunk[i];
-                if (!stored[i] && r->key_len == len && memcmp(r->key, key, len) == 0) {
-                    stored[i] = TRUE;
-                    next = i + 1;
-                    inserted++;
-                    break;
-                }
-            }
-        }
-        if (rc != SQLITE_DONE) {
-            if (run->error == NULL)
-                g_set_error(&run->error, KZ_ERROR, KZ_ERROR_STORE, "store: %s", sqlite3_errmsg(run->db));
-            ok = FALSE;
-        }
-        sqlite3_reset(st);
-        c->read += inserted;
-        c->inserted += inserted;
-        if (ok && inserted < n)
+            bind_event(run, run->events_multi, (int)i * 9, &run->chunk[i]);
+        int changes = step_write(run, run->events_multi);
+        ok = changes >= 0;
+        stored = ok ? (guint64)changes : 0;
+        done = stored == n;
+        if (ok && !done)
             run->chunk_fallbacks++;
     }
+    kz_sync_counts alone = {0};
     for (guint i = 0; i < n; i++) {
         ready_event *r = &run->chunk[i];
-        if (ok && !stored[i]) {
-            c->read++;
+        if (ok && !done) {
+            alone.read++;
             switch (event_write(run, r)) {
-            case OUT_INSERTED: c->inserted++; break;
-            case OUT_UPDATED: c->updated++; break;
-            case OUT_UNCHANGED: c->unchanged++; break;
+            case OUT_INSERTED: alone.inserted++; break;
+            case OUT_UPDATED: alone.updated++; break;
+            case OUT_UNCHANGED: alone.unchanged++; break;
             default: ok = FALSE;
             }
         }
         g_clear_pointer(&r->traits, g_free);
     }
-    return ok;
+    if (!ok)
+        return FALSE;
+    if (done) {
+        alone.read = alone.inserted = n;
+    } else {
+        guint64 fresh = MIN(stored, alone.unchanged); /* all of stored: see above */
+        alone.unchanged -= fresh;
+        alone.inserted += fresh;
+    }
+    c->read += alone.read;
+    c->inserted += alone.inserted;
+    c->updated += alone.updated;
+    c->unchanged += alone.unchanged;
+    return TRUE;
 }
 
 /* Validates an event and adds it to the chunk (quarantined if invalid). */
@@ -1630,7 +1622,6 @@ gboolean kz_sync_source(kz_store *store, kz_instance *source, kz_mapping *mappin
                                       "quantity, product, traits, source) VALUES ");
         for (int i = 0; i < EVENT_CHUNK; i++)
             g_string_append(multi, i == 0 ? "(?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?)");
-        g_string_append(multi, " RETURNING key");
         if (sqlite3_prepare_v3(run.db, multi->str, -1, SQLITE_PREPARE_PERSISTENT, &run.events_multi, NULL) !=
             SQLITE_OK) {
             g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: preparing the event insert: %s",
