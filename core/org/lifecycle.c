@@ -517,15 +517,19 @@ static gboolean eval_phases(run_ctx *rc, const phase_conds *pc, const cond_set *
 
 /* Changes per INSERT statement: one statement of many rows costs SQLite
  * much less than as many single-row ones (a first evaluation records two
- * or three changes per account). */
+ * or three changes per account). OR FAIL, not the default ABORT: a
+ * statement of many rows that may abort makes SQLite copy every page it
+ * touches into a statement journal first, and a failure rolls the whole
+ * evaluation back anyway. */
 #define CHANGE_CHUNK 100
 #define CHANGE_COLS  6
 
 /* An INSERT of `rows` changes into state_changes. */
 static sqlite3_stmt *prepare_changes(sqlite3 *db, guint rows)
 {
-    GString *sql = g_string_new("INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, run) "
-                                "VALUES ");
+    GString *sql =
+        g_string_new("INSERT OR FAIL INTO state_changes (account_id, time_us, what, from_value, to_value, run) "
+                     "VALUES ");
     for (guint r = 0; r < rows; r++)
         g_string_append(sql, r == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)");
     sqlite3_stmt *st = NULL;
