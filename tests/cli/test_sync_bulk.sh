@@ -53,13 +53,17 @@ for _ in $(seq 2000); do # a journal with content: a transaction after the first
   sleep 0.005
 done
 [ -s "$WORK/killed.db-journal" ] || fail "the load never wrote a rollback journal"
-kill -9 "$pid"
+killed=yes
+kill -9 "$pid" 2>/dev/null || killed="no (it had ended)"
 wait "$pid" 2>/dev/null || true
 if pgrep -f "$WORK/killed.xml" >/dev/null; then fail "kizuna outlived its kill"; fi
 stored=$(events killed)
-if [ "$stored" -eq 0 ] || [ $((stored % 65536)) -ne 0 ]; then
+# whole batches of 65,536; all 150,000 if a slow machine let the kill come
+# during the index build or after the end
+if [ "$stored" -ne 150000 ] && { [ "$stored" -eq 0 ] || [ $((stored % 65536)) -ne 0 ]; }; then
   fail "after the kill: $stored events, not whole batches"
 fi
+echo "killed: $killed; $stored events stored before the resume"
 run 0 kz killed accounts --limit 1 # read-only, with whatever journal the kill left
 equals "$(events killed)" "$stored" "a read-only command changes nothing"
 equals "$(q killed "PRAGMA integrity_check")" "ok" "integrity after the kill"
