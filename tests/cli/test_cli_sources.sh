@@ -164,18 +164,23 @@ awk 'BEGIN { print "id,time,account,event";
   print "e5,2026-04-01T00:00:05Z,acc-6,login"          # the same event again: unchanged
   print "e7,2026-04-01T09:00:00Z,acc-1,report.export" # same id, new content: updated
 }' >"$WORK/many-events.csv"
-stack chunks '
+# chunks_stack SOURCE FILE: the "chunks" store, with the accounts and one
+# source of events (id,time,account,event) read from $WORK/FILE
+chunks_stack() {
+  stack chunks '
     <source name="crm" component="csv">
       <param name="path">'"$WORK"'/accounts.csv</param>
       <map entity="account"><field name="id" from="id"/></map>
     </source>
-    <source name="usage" component="csv">
-      <param name="path">'"$WORK"'/many-events.csv</param>
+    <source name="'"$1"'" component="csv">
+      <param name="path">'"$WORK/$2"'</param>
       <map entity="usage_event">
         <field name="id" from="id"/><field name="time" from="time"/><field name="account_id" from="account"/>
         <field name="name" from="event"/>
       </map>
     </source>'
+}
+chunks_stack usage many-events.csv
 run 0 kz chunks sync --json
 equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
   '{"read":102,"inserted":100,"updated":1,"unchanged":1,"quarantined":0}' "chunked events"
@@ -188,7 +193,8 @@ equals "$(jq -c '.sources[1].entities.usage_event' "$WORK/out")" \
 equals "$(q chunks "select count(*) from usage_events")" "100" "no duplicates"
 
 # one full chunk of stored, changed, new and twice-given events, then a chunk
-# of new ones: the INSERT says which rows it stored, the rest go one by one
+# of new ones: the INSERT stores the new ones, then the chunk goes one by one
+# and the rows the INSERT stored are counted as inserted, not unchanged
 awk 'BEGIN { print "id,time,account,event"
   print "e3,2026-04-01T00:00:03Z,acc-4,login"  # stored as it is: unchanged
   print "e4,2026-04-01T00:00:04Z,acc-5,logout" # stored, new name: updated
@@ -197,18 +203,7 @@ awk 'BEGIN { print "id,time,account,event"
   print "e5,2026-04-01T00:00:05Z,acc-6,login"  # unchanged
   for (i = 13; i <= 28; i++) printf "n%d,2026-04-02T00:00:%02dZ,acc-%d,login\n", i, i, 1 + i % 7
 }' >"$WORK/mixed-events.csv"
-stack chunks '
-    <source name="crm" component="csv">
-      <param name="path">'"$WORK"'/accounts.csv</param>
-      <map entity="account"><field name="id" from="id"/></map>
-    </source>
-    <source name="more" component="csv">
-      <param name="path">'"$WORK"'/mixed-events.csv</param>
-      <map entity="usage_event">
-        <field name="id" from="id"/><field name="time" from="time"/><field name="account_id" from="account"/>
-        <field name="name" from="event"/>
-      </map>
-    </source>'
+chunks_stack more mixed-events.csv
 run 0 kz chunks sync --source more --json
 equals "$(jq -c '.sources[0].entities.usage_event' "$WORK/out")" \
   '{"read":32,"inserted":28,"updated":2,"unchanged":2,"quarantined":0}' "a chunk of stored, new and repeated events"

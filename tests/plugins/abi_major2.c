@@ -1,4 +1,5 @@
-/* Refusal: built for ABI major 2. */
+/* Refusal: built for ABI major 2.
+ * A fixture, not a test: tests/test_loader.c and tests/cli/test_cli_plugins.sh assert its refusal. */
 #include "test_plugin.h"
 
 TEST_SCORER_VTABLE(vt);

@@ -1,5 +1,7 @@
 /* Refusal: the entry never returns. The preflight child is killed after
- * the load timeout and the file refused. */
+ * the load timeout and the file refused.
+ * A fixture, not a test: tests/test_loader.c and tests/cli/test_cli_plugins.sh assert its refusal.
+ */
 #define _POSIX_C_SOURCE 200809L
 #include "test_plugin.h"
 

@@ -2,7 +2,9 @@
  * descriptor and scorer vtable declare sizes that stop before the
  * optional fields (url, train). Those fields are filled with values the
  * host must never read: if it did, url would show up and train would be
- * called. */
+ * called.
+ * A fixture, not a test: tests/test_loader.c loads it and asserts what it reads.
+ */
 #include "test_plugin.h"
 
 static int must_not_be_called(void *self, const kz_train_set *set, kz_train_result *result)
