@@ -27,14 +27,15 @@
 #   and per model, --runs times, each on a fresh copy of the evaluated store
 #   (the <organization model=...> switched):
 #   kizuna assign  (first)          every account new: an owner written to each
-#                                   account_state row, a state_changes row per owner
+#                                   account_state row, the owner changes as one
+#                                   owner_changes row
 #   kizuna assign  (stable)         the same again: nothing changes, nothing written
 #
 # Before each timed run the page cache's dirty pages are flushed (sync).
 # After each pair it checks the summaries (N accounts; the first run: none
 # kept, every assigned account new; the second: every assigned account
 # kept, nothing new or moved) and the store: as many owners in
-# account_state and `owner` rows in state_changes as accounts assigned,
+# account_state and owner changes in owner_changes as accounts assigned,
 # none added by the second run, two assign runs, and no lifecycle
 # evaluated by `kizuna assign` (today's was stored already).
 #
@@ -267,7 +268,7 @@ for m in "${models[@]}"; do
         cp "$base" "$data/kz.db"
         timed "kizuna assign ($m, first)" "$data/assign-1.out" "$kizuna" --config "$data/$m.xml" assign
         first_s[$m]+="${first_s[$m]:+ }$wall" first_kb[$m]+="${first_kb[$m]:+ }$rss"
-        changes1=$(q1 "SELECT count(*) FROM state_changes WHERE what = 'owner'")
+        changes1=$(q1 "SELECT coalesce(sum(n), 0) FROM owner_changes")
         timed "kizuna assign ($m, stable)" "$data/assign-2.out" "$kizuna" --config "$data/$m.xml" assign
         stable_s[$m]+="${stable_s[$m]:+ }$wall" stable_kb[$m]+="${stable_kb[$m]:+ }$rss"
         note "  $m run $r: first ${first_s[$m]##* } s, stable ${stable_s[$m]##* } s"
@@ -287,7 +288,7 @@ for m in "${models[@]}"; do
             [ "$mv2" -eq 0 ] && [ "$u2" -eq 0 ] ||
             problems+=("$m: the second run changed something: $(head -1 "$data/assign-2.out")")
         owners=$(q1 "SELECT count(*) FROM account_state WHERE owner IS NOT NULL")
-        changes2=$(q1 "SELECT count(*) FROM state_changes WHERE what = 'owner'")
+        changes2=$(q1 "SELECT coalesce(sum(n), 0) FROM owner_changes")
         arun=$(q1 "SELECT count(*) FROM assign_runs")
         lruns=$(q1 "SELECT count(*) FROM lifecycle_runs")
         [ "$owners" -eq "$a1" ] || problems+=("$m: account_state names $owners owners, not $a1")

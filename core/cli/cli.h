@@ -63,8 +63,9 @@ gboolean kz_cli_open_readonly(struct kz_config **cfg, struct sqlite3 **db);
 gboolean kz_cli_show_health(const char *id, JsonBuilder *b);
 
 /* Adds the account's phase, tier and owner to `b` (member "lifecycle"),
- * or prints them when `b` is NULL. FALSE after printing an error. */
-gboolean kz_cli_show_state(const char *id, JsonBuilder *b);
+ * and the latest `recent` of their changes (member "history"), or prints
+ * them when `b` is NULL. FALSE after printing an error. */
+gboolean kz_cli_show_state(const char *id, gint64 recent, JsonBuilder *b);
 
 /* The stages of `kizuna run`, each printing why it failed: measures as
  * of `as_of` rolled up and the health model's run kept (*run: its id;

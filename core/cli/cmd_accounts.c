@@ -553,11 +553,12 @@ int kz_cmd_account(int argc, char **argv)
 {
     gboolean json = FALSE;
     gint64 recent = 20;
-    const GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
-        {"recent", 'n', 0, G_OPTION_ARG_INT64, &recent,
-         "How many of the latest events, tickets, subscriptions and survey answers to show (default 20)", "N"},
-        G_OPTION_ENTRY_NULL};
+    const GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
+                                    {"recent", 'n', 0, G_OPTION_ARG_INT64, &recent,
+                                     "How many of the latest events, tickets, subscriptions, survey answers and "
+                                     "lifecycle changes to show (default 20)",
+                                     "N"},
+                                    G_OPTION_ENTRY_NULL};
     if (!kz_cli_parse(&argc, &argv, "account ID", "Show one account with its traits, contacts and latest activity.",
                       entries))
         return KZ_EXIT_USAGE;
@@ -599,7 +600,7 @@ int kz_cmd_account(int argc, char **argv)
         } else {
             account_text(st, traits);
         }
-        if (!kz_cli_show_state(id, b) || !kz_cli_show_health(id, b))
+        if (!kz_cli_show_state(id, recent, b) || !kz_cli_show_health(id, b))
             exit_code = KZ_EXIT_INTERNAL;
         for (gsize i = 0; i < G_N_ELEMENTS(sections) && exit_code == KZ_EXIT_OK; i++)
             if (!show_section(db, &sections[i], id, recent, b))

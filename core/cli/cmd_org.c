@@ -300,12 +300,16 @@ int kz_cmd_assign(int argc, char **argv)
     g_autoptr(kz_instance) inst = create_model(cfg, reg, store, cfg->org->model);
     if (inst == NULL)
         return KZ_EXIT_FAILED;
+    gint64 t0 = g_get_monotonic_time();
     g_autoptr(kz_org) org = kz_org_load(store, cfg, &err);
+    gint64 t1 = g_get_monotonic_time();
     g_autoptr(kz_org_outcome) o = org != NULL ? kz_org_assign(org, &org->book, inst, &err) : NULL;
     if (o == NULL) {
         fprintf(stderr, "kizuna: assign: %s\n", err->message);
         return KZ_EXIT_FAILED;
     }
+    g_debug("assign: the book of %u accounts read in %.2f s; %s answered in %.2f s", org->book.n_accounts,
+            (t1 - t0) / 1e6, o->model, (g_get_monotonic_time() - t1) / 1e6);
     if (!dry_run && !kz_org_store(store, org, o, &err)) {
         fprintf(stderr, "kizuna: assign: %s\n", err->message);
         return KZ_EXIT_INTERNAL;
@@ -602,8 +606,9 @@ int kz_cmd_org(int argc, char **argv)
 /* ---- kizuna account ID -------------------------------------------------- */
 
 static gboolean show_state(sqlite3 *db, const char *id, JsonBuilder *b);
+static gboolean show_history(sqlite3 *db, const char *id, gint64 recent, JsonBuilder *b);
 
-gboolean kz_cli_show_state(const char *id, JsonBuilder *b)
+gboolean kz_cli_show_state(const char *id, gint64 recent, JsonBuilder *b)
 {
     g_autoptr(kz_config) cfg = NULL;
     sqlite3 *db = NULL;
@@ -611,9 +616,136 @@ gboolean kz_cli_show_state(const char *id, JsonBuilder *b)
         return FALSE;
     if (db == NULL)
         return TRUE;
-    gboolean ok = show_state(db, id, b);
+    gboolean ok = show_state(db, id, b) && show_history(db, id, recent, b);
     sqlite3_close(db);
     return ok;
+}
+
+/* One entry of an account's history: a state_changes row (change.run
+ * is then its id), or an owner change of owner_changes. */
+typedef struct history_entry {
+    kz_owner_change change;
+    char *what;
+    int source; /* 0: state_changes (the lifecycle's come first at one time), 1: owner_changes */
+} history_entry;
+
+static void history_entry_free(gpointer p)
+{
+    history_entry *e = p;
+    kz_owner_change_clear(&e->change);
+    g_free(e->what);
+    g_free(e);
+}
+
+static gint history_order(gconstpointer a, gconstpointer b)
+{
+    const history_entry *x = *(const history_entry *const *)a, *y = *(const history_entry *const *)b;
+    if (x->change.time_us != y->change.time_us)
+        return x->change.time_us < y->change.time_us ? -1 : 1;
+    if (x->source != y->source)
+        return x->source - y->source;
+    return x->change.run < y->change.run ? -1 : x->change.run > y->change.run;
+}
+
+static char *column_dup(sqlite3_stmt *st, int col)
+{
+    return g_strdup((const char *)sqlite3_column_text(st, col));
+}
+
+/* The account's phase, tier, success, overdue and owner changes, oldest
+ * first: the latest `recent` of them, as member "history" of `b`
+ * ({"total", "items"}) or printed. */
+static gboolean show_history(sqlite3 *db, const char *id, gint64 recent, JsonBuilder *b)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT time_us, id, what, from_value, to_value, from_team, to_team, handoff"
+                           " FROM state_changes WHERE account_id = ? ORDER BY time_us, id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "kizuna: reading the account's history: %s\n", sqlite3_errmsg(db));
+        return FALSE;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(history_entry_free);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        history_entry *e = g_new0(history_entry, 1);
+        e->change.time_us = sqlite3_column_int64(st, 0);
+        e->change.run = sqlite3_column_int64(st, 1);
+        e->what = column_dup(st, 2);
+        e->change.from = column_dup(st, 3);
+        e->change.to = column_dup(st, 4);
+        e->change.from_team = column_dup(st, 5);
+        e->change.to_team = column_dup(st, 6);
+        e->change.handoff = sqlite3_column_int(st, 7) != 0;
+        g_ptr_array_add(all, e);
+    }
+    if (rc != SQLITE_DONE)
+        fprintf(stderr, "kizuna: reading the account's history: %s\n", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return FALSE;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) owners = kz_org_owner_history(db, id, &err);
+    if (owners == NULL) {
+        fprintf(stderr, "kizuna: %s\n", err->message);
+        return FALSE;
+    }
+    for (guint k = 0; k < owners->len; k++) {
+        kz_owner_change *c = owners->pdata[k];
+        history_entry *e = g_new0(history_entry, 1);
+        e->change = *c; /* the strings move */
+        *c = (kz_owner_change){0};
+        e->what = g_strdup("owner");
+        e->source = 1;
+        g_ptr_array_add(all, e);
+    }
+    g_ptr_array_sort(all, history_order);
+    guint first = recent < (gint64)all->len ? all->len - (guint)recent : 0;
+    if (b != NULL) {
+        json_builder_set_member_name(b, "history");
+        json_builder_begin_object(b);
+        kz_cli_json_int(b, "total", all->len);
+        json_builder_set_member_name(b, "items");
+        json_builder_begin_array(b);
+    } else if (all->len == 0) {
+        return TRUE; /* never looked at: the lifecycle part said so */
+    } else if (first == 0) {
+        kz_cli_print("\nHistory: %u\n", all->len);
+    } else {
+        kz_cli_print("\nHistory: %u (latest %u)\n", all->len, all->len - first);
+    }
+    for (guint k = first; k < all->len; k++) {
+        const history_entry *e = all->pdata[k];
+        const kz_owner_change *c = &e->change;
+        gboolean owner = strcmp(e->what, "owner") == 0;
+        if (b != NULL) {
+            json_builder_begin_object(b);
+            kz_cli_json_time(b, "time", c->time_us);
+            kz_cli_json_str(b, "what", e->what);
+            kz_cli_json_str(b, "from", c->from);
+            kz_cli_json_str(b, "to", c->to);
+            if (owner) {
+                kz_cli_json_str(b, "from_team", c->from_team);
+                kz_cli_json_str(b, "to_team", c->to_team);
+                kz_cli_json_bool(b, "handoff", c->handoff);
+            }
+            json_builder_end_object(b);
+            continue;
+        }
+        g_autofree char *day = day_of(c->time_us);
+        g_autofree char *teams = NULL;
+        if (owner && g_strcmp0(c->from_team, c->to_team) != 0)
+            teams = g_strdup_printf("  (team %s > %s%s)", c->from_team != NULL ? c->from_team : "-",
+                                    c->to_team != NULL ? c->to_team : "-", c->handoff ? ", hand-off" : "");
+        kz_cli_print("  %s  %-8s %s > %s%s\n", day, e->what, c->from != NULL ? c->from : "-",
+                     c->to != NULL ? c->to : "-", teams != NULL ? teams : "");
+    }
+    if (b != NULL) {
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+    }
+    return TRUE;
 }
 
 static gboolean show_state(sqlite3 *db, const char *id, JsonBuilder *b)

@@ -427,14 +427,6 @@ kz_org_outcome *kz_org_assign(kz_org *org, const kz_org_book *book, kz_instance 
 
 /* ---- storing an outcome ------------------------------------------------- */
 
-/* Owner changes per INSERT statement: one statement of many rows costs
- * SQLite much less than as many single-row ones. OR FAIL, not the default
- * ABORT: a statement of many rows that may abort makes SQLite copy every
- * page it touches into a statement journal first (1.9 GB for a first
- * assignment of a million accounts), and a failure rolls the whole
- * assignment back anyway. */
-#define CHANGE_CHUNK 100
-#define CHANGE_COLS  8
 /* When at least this many account_state rows change, and at least
  * 1/BULK_SHARE of the book, they are written by one UPDATE over the whole
  * table (below); fewer, one UPDATE each. */
@@ -443,9 +435,8 @@ kz_org_outcome *kz_org_assign(kz_org *org, const kz_org_book *book, kz_instance 
 
 /* What happens to an account (bits of store_ctx.what). */
 enum {
-    WRITE_STATE = 1,  /* its account_state row changes: owner, team or reason */
-    WRITE_CHANGE = 2, /* its owner or team changes: a state_changes row */
-    WRITTEN = 4,      /* the whole-table UPDATE wrote its row */
+    WRITE_STATE = 1, /* its account_state row changes: owner, team or reason */
+    WRITTEN = 2,     /* the whole-table UPDATE wrote its row */
 };
 
 /* The outcome as the SQL functions of the whole-table UPDATE see it. */
@@ -571,46 +562,115 @@ static gboolean update_all(sqlite3 *db, store_ctx *x, gint64 now, GError **error
     return ok;
 }
 
-static const char change_sql[] =
-    "INSERT OR FAIL INTO state_changes (account_id, time_us, what, from_value, to_value, from_team,"
-    " to_team, handoff, run) VALUES ";
-static const char change_row[] = "(?, ?, 'owner', ?, ?, ?, ?, ?, ?)";
+/* A (CSM id, team) pair of owner_changes.owners. */
+typedef struct owner_pair {
+    const char *owner, *team;
+} owner_pair;
 
-/* An INSERT of `rows` owner changes into state_changes. */
-static sqlite3_stmt *prepare_changes(sqlite3 *db, guint rows)
+static guint pair_hash(gconstpointer p)
 {
-    GString *sql = g_string_new(change_sql);
-    for (guint r = 0; r < rows; r++) {
-        if (r > 0)
-            g_string_append_c(sql, ',');
-        g_string_append(sql, change_row);
-    }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql->str, (int)sql->len, &st, NULL) != SQLITE_OK)
-        st = NULL;
-    g_string_free(sql, TRUE);
-    return st;
+    const owner_pair *x = p;
+    return g_str_hash(x->owner) * 31 + (x->team != NULL ? g_str_hash(x->team) : 0);
 }
 
-/* Binds the owner change of account `i` as row `row` of `st`. */
-static void bind_change(sqlite3_stmt *st, guint row, const kz_org *org, const kz_org_outcome *out, guint i, gint64 now,
-                        gint64 run_id)
+static gboolean pair_equal(gconstpointer a, gconstpointer b)
+{
+    const owner_pair *x = a, *y = b;
+    return strcmp(x->owner, y->owner) == 0 && g_strcmp0(x->team, y->team) == 0;
+}
+
+/* The owner changes of one assignment, as the columns of owner_changes
+ * (store.c, migration 8). The owners a change names are coded in the
+ * order they first appear. */
+typedef struct change_columns {
+    GByteArray *ids, *owners, *from, *to, *handoffs;
+    guint n, n_owners;
+    gint32 *csm_code;  /* per CSM of the book, with their own team: its code, -1 until used */
+    GHashTable *other; /* owner_pair* (a CSM no longer in the book, another team) -> code + 1 */
+} change_columns;
+
+static void change_columns_init(change_columns *cc, const kz_org_book *b)
+{
+    cc->ids = g_byte_array_new();
+    cc->owners = g_byte_array_new();
+    cc->from = g_byte_array_new();
+    cc->to = g_byte_array_new();
+    cc->handoffs = g_byte_array_new();
+    cc->n = cc->n_owners = 0;
+    cc->csm_code = g_new(gint32, MAX(b->n_csms, 1));
+    for (guint c = 0; c < b->n_csms; c++)
+        cc->csm_code[c] = -1;
+    cc->other = g_hash_table_new_full(pair_hash, pair_equal, g_free, NULL);
+}
+
+static void change_columns_clear(change_columns *cc)
+{
+    g_byte_array_unref(cc->ids);
+    g_byte_array_unref(cc->owners);
+    g_byte_array_unref(cc->from);
+    g_byte_array_unref(cc->to);
+    g_byte_array_unref(cc->handoffs);
+    g_free(cc->csm_code);
+    g_hash_table_destroy(cc->other);
+}
+
+static gint32 new_owner_code(change_columns *cc, const char *owner, const char *team)
+{
+    g_byte_array_append(cc->owners, (const guint8 *)owner, (guint)strlen(owner) + 1);
+    g_byte_array_append(cc->owners, (const guint8 *)(team != NULL ? team : ""),
+                        team != NULL ? (guint)strlen(team) + 1 : 1);
+    return (gint32)cc->n_owners++;
+}
+
+/* The code of `owner` with `team` (-1: no owner); `c` is owner's index
+ * among the book's CSMs when it is one, else -1. */
+static gint32 owner_code(change_columns *cc, const kz_org_book *b, int32_t c, const char *owner, const char *team)
+{
+    if (owner == NULL)
+        return -1;
+    if (c >= 0 && g_strcmp0(team, team_of(b, c)) == 0) {
+        if (cc->csm_code[c] < 0)
+            cc->csm_code[c] = new_owner_code(cc, owner, team);
+        return cc->csm_code[c];
+    }
+    owner_pair key = {owner, team};
+    gpointer code;
+    if (g_hash_table_lookup_extended(cc->other, &key, NULL, &code))
+        return GPOINTER_TO_INT(code) - 1;
+    gint32 made = new_owner_code(cc, owner, team);
+    g_hash_table_insert(cc->other, g_memdup2(&key, sizeof key), GINT_TO_POINTER(made + 1));
+    return made;
+}
+
+static void append_code(GByteArray *a, gint32 code)
+{
+    guint32 le = GUINT32_TO_LE((guint32)code);
+    g_byte_array_append(a, (const guint8 *)&le, sizeof le);
+}
+
+/* Adds the owner change of account `i`. */
+static void add_change(change_columns *cc, const kz_org *org, const kz_org_outcome *out, guint i)
 {
     const kz_org_book *b = &org->book;
     const char *was = org->stored_owner->pdata[i];
     const char *was_team = org->stored_team->pdata[i];
     int32_t c = out->owner[i];
-    const char *to = c >= 0 ? b->csms[c]->id : NULL;
     const char *to_team = team_of(b, c);
-    int at = (int)(row * CHANGE_COLS);
-    sqlite3_bind_text(st, at + 1, b->account_ids[i], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, at + 2, now);
-    sqlite3_bind_text(st, at + 3, was, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, at + 4, to, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, at + 5, was_team, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, at + 6, to_team, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, at + 7, was_team != NULL && to_team != NULL && strcmp(was_team, to_team) != 0);
-    sqlite3_bind_int64(st, at + 8, run_id);
+    const char *id = b->account_ids[i];
+    g_byte_array_append(cc->ids, (const guint8 *)id, (guint)strlen(id) + 1);
+    append_code(cc->from, owner_code(cc, b, org->current_owner[i], was, was_team));
+    append_code(cc->to, owner_code(cc, b, c, c >= 0 ? b->csms[c]->id : NULL, to_team));
+    guint8 handoff = was_team != NULL && to_team != NULL && strcmp(was_team, to_team) != 0;
+    g_byte_array_append(cc->handoffs, &handoff, 1);
+    cc->n++;
+}
+
+static void bind_bytes(sqlite3_stmt *st, int at, const GByteArray *a)
+{
+    if (a->len > 0)
+        sqlite3_bind_blob64(st, at, a->data, a->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(st, at, 0);
 }
 
 /* Steps `st` once as a whole statement; FALSE with the store's error. */
@@ -640,9 +700,12 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
     const kz_org_book *b = &org->book;
     const guint n = b->n_accounts;
     gint64 now = kz_host_now();
-    sqlite3_stmt *upd = NULL, *ins = NULL, *ch1 = NULL, *chn = NULL, *run = NULL;
+    gint64 t0 = g_get_monotonic_time(), t_rows = 0, t_commit = 0;
+    sqlite3_stmt *upd = NULL, *ins = NULL, *run = NULL, *changes = NULL;
     gboolean ok = FALSE;
     g_autofree guint8 *what = g_new0(guint8, MAX(n, 1));
+    change_columns cc;
+    change_columns_init(&cc, b);
     guint n_state = 0;
     for (guint i = 0; i < n; i++) {
         const char *was = org->stored_owner->pdata[i];
@@ -652,8 +715,10 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
         gboolean same_owner = g_strcmp0(was, to) == 0 && g_strcmp0(was_team, team_of(b, c)) == 0;
         if (same_owner && out->reason[i] == org->stored_reason[i])
             continue;
-        what[i] = WRITE_STATE | (same_owner ? 0 : WRITE_CHANGE); /* same owner: only the reason it has none changed */
+        what[i] = WRITE_STATE; /* same owner: only the reason it has none changed */
         n_state++;
+        if (!same_owner)
+            add_change(&cc, org, out, i);
     }
     kz_store_lock(store);
     if (!kz_sql_exec(db, "BEGIN IMMEDIATE", error))
@@ -671,7 +736,10 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
                            " team = excluded.team, owner_since_us = excluded.owner_since_us,"
                            " unassigned = excluded.unassigned",
                            -1, &ins, NULL) != SQLITE_OK ||
-        (ch1 = prepare_changes(db, 1)) == NULL || (chn = prepare_changes(db, CHANGE_CHUNK)) == NULL ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO owner_changes (run, n, ids, owners, from_codes, to_codes, handoffs)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           -1, &changes, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "INSERT INTO assign_runs (time_us, model, assigned, unassigned, moved, handoffs)"
                            " VALUES (?, ?, ?, ?, ?, ?)",
@@ -693,53 +761,162 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
     if (bulk && !update_all(db, &x, now, error))
         goto rollback;
     /* the rows the whole-table UPDATE did not write (all of them when it
-     * did not run), then the owner changes CHANGE_CHUNK at a time, in
-     * account order */
-    guint pending[CHANGE_CHUNK];
-    guint n_pending = 0;
+     * did not run) */
     for (guint i = 0; i < n; i++) {
-        if ((what[i] & (WRITE_STATE | WRITTEN)) == WRITE_STATE) {
-            /* after the whole-table UPDATE, a row it did not write is missing */
-            if (!bulk) {
-                bind_state(upd, org, out, i, now);
-                if (!step_done(db, upd, error, "storing an owner"))
-                    goto rollback;
-            }
-            if (bulk || sqlite3_changes(db) == 0) {
-                bind_state(ins, org, out, i, now);
-                if (!step_done(db, ins, error, "storing an owner"))
-                    goto rollback;
-            }
+        if ((what[i] & (WRITE_STATE | WRITTEN)) != WRITE_STATE)
+            continue;
+        /* after the whole-table UPDATE, a row it did not write is missing */
+        if (!bulk) {
+            bind_state(upd, org, out, i, now);
+            if (!step_done(db, upd, error, "storing an owner"))
+                goto rollback;
         }
-        if (!(what[i] & WRITE_CHANGE))
-            continue;
-        pending[n_pending++] = i;
-        if (n_pending < CHANGE_CHUNK)
-            continue;
-        for (guint r = 0; r < n_pending; r++)
-            bind_change(chn, r, org, out, pending[r], now, run_id);
-        if (!step_done(db, chn, error, "recording an owner change"))
-            goto rollback;
-        n_pending = 0;
+        if (bulk || sqlite3_changes(db) == 0) {
+            bind_state(ins, org, out, i, now);
+            if (!step_done(db, ins, error, "storing an owner"))
+                goto rollback;
+        }
     }
-    for (guint r = 0; r < n_pending; r++) {
-        bind_change(ch1, 0, org, out, pending[r], now, run_id);
-        if (!step_done(db, ch1, error, "recording an owner change"))
+    t_rows = g_get_monotonic_time();
+    if (cc.n > 0) {
+        sqlite3_bind_int64(changes, 1, run_id);
+        sqlite3_bind_int64(changes, 2, cc.n);
+        bind_bytes(changes, 3, cc.ids);
+        bind_bytes(changes, 4, cc.owners);
+        bind_bytes(changes, 5, cc.from);
+        bind_bytes(changes, 6, cc.to);
+        bind_bytes(changes, 7, cc.handoffs);
+        if (!step_done(db, changes, error, "recording the owner changes"))
             goto rollback;
     }
+    t_commit = g_get_monotonic_time();
     ok = kz_sql_exec(db, "COMMIT", error);
-    if (ok)
+    if (ok) {
+        gint64 t_end = g_get_monotonic_time();
+        g_debug("assign: %u account_state rows written in %.2f s, %u owner changes in %.2f s, the commit took %.2f s",
+                n_state, (t_rows - t0) / 1e6, cc.n, (t_commit - t_rows) / 1e6, (t_end - t_commit) / 1e6);
         goto out;
+    }
 rollback:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
     sqlite3_finalize(upd);
     sqlite3_finalize(ins);
-    sqlite3_finalize(ch1);
-    sqlite3_finalize(chn);
+    sqlite3_finalize(changes);
     sqlite3_finalize(run);
     kz_store_unlock(store);
+    change_columns_clear(&cc);
     return ok;
+}
+
+/* ---- reading owner changes ---------------------------------------------- */
+
+void kz_owner_change_clear(kz_owner_change *c)
+{
+    g_clear_pointer(&c->from, g_free);
+    g_clear_pointer(&c->to, g_free);
+    g_clear_pointer(&c->from_team, g_free);
+    g_clear_pointer(&c->to_team, g_free);
+}
+
+static void owner_change_free(gpointer p)
+{
+    kz_owner_change_clear(p);
+    g_free(p);
+}
+
+/* The position of `id` among the `n` NUL-terminated ids of `blob` (in
+ * byte order), -1 when it is not there, -2 when the blob does not hold n
+ * such ids. A scan that stops at the first id past `id`. */
+static gint64 ids_find(const char *blob, gsize len, guint n, const char *id)
+{
+    gsize at = 0;
+    for (guint k = 0; k < n; k++) {
+        const char *end = at < len ? memchr(blob + at, '\0', len - at) : NULL;
+        if (end == NULL)
+            return -2;
+        int c = strcmp(blob + at, id);
+        if (c == 0)
+            return k;
+        if (c > 0)
+            return -1;
+        at = (gsize)(end - blob) + 1;
+    }
+    return -1;
+}
+
+/* The `code`th (owner, team) pair of `owners`; FALSE when there is none. */
+static gboolean owner_of(const char *owners, gsize len, gint32 code, char **owner, char **team)
+{
+    *owner = *team = NULL;
+    if (code == -1)
+        return TRUE;
+    gsize at = 0;
+    for (gint32 k = 0; k <= code && code >= 0; k++) {
+        const char *o = at < len ? memchr(owners + at, '\0', len - at) : NULL;
+        const char *t =
+            o != NULL && (gsize)(o - owners) + 1 < len ? memchr(o + 1, '\0', len - (gsize)(o - owners) - 1) : NULL;
+        if (t == NULL)
+            return FALSE;
+        if (k == code) {
+            *owner = g_strdup(owners + at);
+            *team = o[1] != '\0' ? g_strdup(o + 1) : NULL;
+            return TRUE;
+        }
+        at = (gsize)(t - owners) + 1;
+    }
+    return FALSE;
+}
+
+static gint32 code_at(const void *codes, gint64 k)
+{
+    guint32 le;
+    memcpy(&le, (const guint8 *)codes + k * 4, sizeof le);
+    return (gint32)GUINT32_FROM_LE(le);
+}
+
+GPtrArray *kz_org_owner_history(sqlite3 *db, const char *id, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT c.run, r.time_us, c.n, c.ids, c.owners, c.from_codes, c.to_codes, c.handoffs"
+                           " FROM owner_changes AS c JOIN assign_runs AS r ON r.id = c.run ORDER BY c.run",
+                           -1, &st, NULL) != SQLITE_OK) {
+        kz_sql_fail(db, error, "reading the owner changes");
+        return NULL;
+    }
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(owner_change_free);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        gint64 run = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 2);
+        const char *ids = sqlite3_column_blob(st, 3);
+        gsize ids_len = (gsize)sqlite3_column_bytes(st, 3);
+        gint64 k = n >= 0 && n <= (gint64)ids_len ? ids_find(ids, ids_len, (guint)n, id) : -2;
+        gboolean fits = k != -2 && sqlite3_column_bytes(st, 5) == n * 4 && sqlite3_column_bytes(st, 6) == n * 4 &&
+                        sqlite3_column_bytes(st, 7) == n;
+        kz_owner_change *c = NULL;
+        if (fits && k >= 0) {
+            const char *owners = sqlite3_column_blob(st, 4);
+            gsize owners_len = (gsize)sqlite3_column_bytes(st, 4);
+            c = g_new0(kz_owner_change, 1);
+            c->run = run;
+            c->time_us = sqlite3_column_int64(st, 1);
+            c->handoff = ((const guint8 *)sqlite3_column_blob(st, 7))[k] != 0;
+            fits = owner_of(owners, owners_len, code_at(sqlite3_column_blob(st, 5), k), &c->from, &c->from_team) &&
+                   owner_of(owners, owners_len, code_at(sqlite3_column_blob(st, 6), k), &c->to, &c->to_team);
+            g_ptr_array_add(found, c);
+        }
+        if (!fits) {
+            sqlite3_finalize(st);
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE,
+                        "store: the owner changes of assign run %" G_GINT64_FORMAT " are damaged", run);
+            return NULL;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        kz_sql_fail(db, error, "reading the owner changes");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? g_steal_pointer(&found) : NULL;
 }
 
 gboolean kz_org_lifecycle_handoffs(kz_org *org, kz_instance *inst, guint8 *handoffs, GError **error)

@@ -76,8 +76,27 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_org_outcome, kz_org_outcome_free)
 kz_org_outcome *kz_org_assign(kz_org *org, const kz_org_book *book, kz_instance *inst, GError **error);
 
 /* Stores `out` (from the book of `org`) in one transaction: account_state
- * owners, one state_changes row per change, an assign_runs row. */
+ * owners, an assign_runs row, and the changes of owner or team as one
+ * owner_changes row (columns: store.c, migration 8). */
 gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *out, GError **error);
+
+/* One owner change of an account. */
+typedef struct kz_owner_change {
+    gint64 run;                            /* assign_runs.id */
+    gint64 time_us;                        /* when that assignment ran */
+    char *from, *to, *from_team, *to_team; /* NULL: none */
+    gboolean handoff;                      /* between two teams */
+} kz_owner_change;
+
+/* Frees the strings of `c` (not `c`) and sets them NULL. */
+void kz_owner_change_clear(kz_owner_change *c);
+
+/* The owner changes owner_changes records for account `id`, in run
+ * order: kz_owner_change*, freed with the array. NULL (error set) with
+ * the store's error, or when a row is damaged (naming its run). Changes
+ * recorded before migration 8 are state_changes rows 'owner' and not
+ * among them. */
+GPtrArray *kz_org_owner_history(sqlite3 *db, const char *id, GError **error);
 
 /* Hand-offs per account over a whole lifecycle under `inst`: the book is
  * assigned as if every account (not churned) were in onboarding, then

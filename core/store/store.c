@@ -258,6 +258,22 @@ static const char *const migrations[] = {
      * "probability"}), so that its contributions can be read the right way
      * round without loading its plugin; NULL for runs stored before */
     "ALTER TABLE score_runs ADD COLUMN outputs TEXT;",
+    /* 8: the owner changes of each assignment, as columns: one row per
+     * assign run that changed anything, instead of one state_changes row
+     * per account (a first assignment of a million accounts wrote a
+     * million rows and their index entries, most of its time). ids holds
+     * each changed account's id followed by a NUL byte, in byte order;
+     * owners the (CSM id, team) pairs the codes index, each string
+     * followed by a NUL byte ('' = no team); from_codes and to_codes one
+     * little-endian int32 per change (-1: no owner); handoffs one byte per
+     * change (1: the account moved between two teams). Owner changes
+     * recorded before this migration stay state_changes rows 'owner'. */
+    "CREATE TABLE owner_changes ("
+    "  run INTEGER PRIMARY KEY REFERENCES assign_runs (id) ON DELETE CASCADE,"
+    "  n INTEGER NOT NULL,"
+    "  ids BLOB NOT NULL, owners BLOB NOT NULL,"
+    "  from_codes BLOB NOT NULL, to_codes BLOB NOT NULL, handoffs BLOB NOT NULL"
+    ");",
 };
 
 struct kz_store {
