@@ -203,6 +203,29 @@ static gboolean load_org(kz_org *org, sqlite3 *db, const kz_config_org *co, GHas
     return TRUE;
 }
 
+static gint id_order(gconstpointer a, gconstpointer b, gpointer ids)
+{
+    const char *const *v = ids;
+    return strcmp(v[*(const guint *)a], v[*(const guint *)b]);
+}
+
+/* Puts the first `n` accounts read (ids, regions, ARR) in id order. */
+static void sort_accounts(kz_org *org, guint n)
+{
+    g_autofree guint *order = g_new(guint, MAX(n, 1));
+    for (guint i = 0; i < n; i++)
+        order[i] = i;
+    g_qsort_with_data(order, (gint)n, sizeof *order, id_order, org->account_ids->pdata);
+    g_autofree gpointer *ids = g_memdup2(org->account_ids->pdata, sizeof(gpointer) * n);
+    g_autofree int32_t *region = g_memdup2(org->account_region, sizeof(int32_t) * n);
+    g_autofree int64_t *arr = g_memdup2(org->account_arr, sizeof(int64_t) * n);
+    for (guint i = 0; i < n; i++) {
+        org->account_ids->pdata[i] = ids[order[i]];
+        org->account_region[i] = region[order[i]];
+        org->account_arr[i] = arr[order[i]];
+    }
+}
+
 kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
 {
     if (cfg->org == NULL) {
@@ -242,11 +265,12 @@ kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
     org->current_owner = g_new(int32_t, cap);
     org->stored_reason = g_new(guint8, cap);
 
-    /* Two scans in id order, merged here: the accounts, and their
-     * account_state rows. A LEFT JOIN would look each account's row up
-     * from the root of account_state; a scan reads the pages in order. */
+    /* The accounts in rowid order: a plain scan of the table, about a
+     * third of the cost of walking its id index (which looks each row up
+     * by rowid). They come in id order when they were synced in that
+     * order, the common case; else they are sorted here. */
     sqlite3_stmt *st = NULL, *ss = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT id, region, arr_minor FROM accounts ORDER BY id", -1, &st, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(db, "SELECT id, region, arr_minor FROM accounts", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT account_id, phase, tier, owner, team, unassigned FROM account_state"
                            " ORDER BY account_id",
@@ -255,13 +279,35 @@ kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
         sqlite3_finalize(st);
         return NULL;
     }
+    guint n_read = 0;
+    gboolean in_order = TRUE;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n_read < cap - 1) {
+        const char *id = g_string_chunk_insert(org->strings, (const char *)sqlite3_column_text(st, 0));
+        if (n_read > 0 && in_order && strcmp(org->account_ids->pdata[n_read - 1], id) > 0)
+            in_order = FALSE;
+        g_ptr_array_add(org->account_ids, (gpointer)id);
+        org->account_region[n_read] = region_index(org, regions, (const char *)sqlite3_column_text(st, 1));
+        org->account_arr[n_read] =
+            sqlite3_column_type(st, 2) == SQLITE_NULL ? KZ_INT_NONE : sqlite3_column_int64(st, 2);
+        n_read++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        kz_sql_fail(db, error, "reading the book of business");
+        sqlite3_finalize(st);
+        sqlite3_finalize(ss);
+        return NULL;
+    }
+    sqlite3_finalize(st);
+    if (!in_order)
+        sort_accounts(org, n_read);
+
+    /* Their account_state rows, a scan in id order merged with the book:
+     * a lookup per account would start from the root each time. */
     guint i = 0;
-    int rc, rs = sqlite3_step(ss);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && i < cap - 1) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        g_ptr_array_add(org->account_ids, g_string_chunk_insert(org->strings, id));
-        org->account_region[i] = region_index(org, regions, (const char *)sqlite3_column_text(st, 1));
-        org->account_arr[i] = sqlite3_column_type(st, 2) == SQLITE_NULL ? KZ_INT_NONE : sqlite3_column_int64(st, 2);
+    int rs = sqlite3_step(ss);
+    for (; i < n_read; i++) {
+        const char *id = org->account_ids->pdata[i];
         /* account_state rows of no account (none, with the foreign key) are skipped */
         int cmp = 1;
         while (rs == SQLITE_ROW && (cmp = strcmp((const char *)sqlite3_column_text(ss, 0), id)) < 0)
@@ -288,13 +334,9 @@ kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error)
         g_ptr_array_add(org->stored_owner, (gpointer)was);
         g_ptr_array_add(org->stored_team, (gpointer)was_team);
         org->stored_reason[i] = has_state ? (guint8)sqlite3_column_int(ss, 5) : 0;
-        i++;
     }
-    if (rs != SQLITE_ROW && rs != SQLITE_DONE)
-        rc = rs;
-    sqlite3_finalize(st);
     sqlite3_finalize(ss);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (rs != SQLITE_ROW && rs != SQLITE_DONE) {
         kz_sql_fail(db, error, "reading the book of business");
         return NULL;
     }
