@@ -559,8 +559,10 @@ int kz_cmd_account(int argc, char **argv)
                                      "lifecycle changes to show (default 20)",
                                      "N"},
                                     G_OPTION_ENTRY_NULL};
-    if (!kz_cli_parse(&argc, &argv, "account ID", "Show one account with its traits, contacts and latest activity.",
-                      entries))
+    if (!kz_cli_parse(
+            &argc, &argv, "account ID",
+            "Show one account with its lifecycle and its history, health, traits, contacts and latest activity.",
+            entries))
         return KZ_EXIT_USAGE;
     if (argc != 2) {
         fprintf(stderr, "kizuna: usage: kizuna account ID [--json] [--recent N]\n");
