@@ -626,7 +626,8 @@ gboolean kz_cli_show_state(const char *id, gint64 recent, JsonBuilder *b)
 typedef struct history_entry {
     kz_owner_change change;
     char *what;
-    int source; /* 0: state_changes (the lifecycle's come first at one time), 1: owner_changes */
+    gint64 stored_us; /* when its run stored it: the order of the history */
+    int source;       /* 0: state_changes (the lifecycle's come first at one time), 1: owner_changes */
 } history_entry;
 
 static void history_entry_free(gpointer p)
@@ -640,8 +641,8 @@ static void history_entry_free(gpointer p)
 static gint history_order(gconstpointer a, gconstpointer b)
 {
     const history_entry *x = *(const history_entry *const *)a, *y = *(const history_entry *const *)b;
-    if (x->change.time_us != y->change.time_us)
-        return x->change.time_us < y->change.time_us ? -1 : 1;
+    if (x->stored_us != y->stored_us)
+        return x->stored_us < y->stored_us ? -1 : 1;
     if (x->source != y->source)
         return x->source - y->source;
     return x->change.run < y->change.run ? -1 : x->change.run > y->change.run;
@@ -652,15 +653,21 @@ static char *column_dup(sqlite3_stmt *st, int col)
     return g_strdup((const char *)sqlite3_column_text(st, col));
 }
 
-/* The account's phase, tier, success, overdue and owner changes, oldest
- * first: the latest `recent` of them, as member "history" of `b`
- * ({"total", "items"}) or printed. */
+/* The account's phase, tier, success, overdue and owner changes in the
+ * order they were stored, oldest first: the latest `recent` of them, as
+ * member "history" of `b` ({"total", "items"}) or printed. Each shows
+ * its own time: for the lifecycle's, the end of the day evaluated (an
+ * evaluation at noon records the next midnight), for an owner change the
+ * moment of the assignment; so a hand-off comes after the phase change
+ * that caused it, though its time is earlier. */
 static gboolean show_history(sqlite3 *db, const char *id, gint64 recent, JsonBuilder *b)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT time_us, id, what, from_value, to_value, from_team, to_team, handoff"
-                           " FROM state_changes WHERE account_id = ? ORDER BY time_us, id",
+                           "SELECT c.time_us, c.id, c.what, c.from_value, c.to_value, c.from_team, c.to_team,"
+                           " c.handoff, coalesce(CASE WHEN c.what = 'owner' THEN a.time_us ELSE l.time_us END,"
+                           " c.time_us) FROM state_changes AS c LEFT JOIN lifecycle_runs AS l ON l.id = c.run"
+                           " LEFT JOIN assign_runs AS a ON a.id = c.run WHERE c.account_id = ?",
                            -1, &st, NULL) != SQLITE_OK) {
         fprintf(stderr, "kizuna: reading the account's history: %s\n", sqlite3_errmsg(db));
         return FALSE;
@@ -678,6 +685,7 @@ static gboolean show_history(sqlite3 *db, const char *id, gint64 recent, JsonBui
         e->change.from_team = column_dup(st, 5);
         e->change.to_team = column_dup(st, 6);
         e->change.handoff = sqlite3_column_int(st, 7) != 0;
+        e->stored_us = sqlite3_column_int64(st, 8);
         g_ptr_array_add(all, e);
     }
     if (rc != SQLITE_DONE)
@@ -696,6 +704,7 @@ static gboolean show_history(sqlite3 *db, const char *id, gint64 recent, JsonBui
         history_entry *e = g_new0(history_entry, 1);
         e->change = *c; /* the strings move */
         *c = (kz_owner_change){0};
+        e->stored_us = e->change.time_us;
         e->what = g_strdup("owner");
         e->source = 1;
         g_ptr_array_add(all, e);
@@ -722,6 +731,7 @@ static gboolean show_history(sqlite3 *db, const char *id, gint64 recent, JsonBui
         if (b != NULL) {
             json_builder_begin_object(b);
             kz_cli_json_time(b, "time", c->time_us);
+            kz_cli_json_time(b, "stored", e->stored_us);
             kz_cli_json_str(b, "what", e->what);
             kz_cli_json_str(b, "from", c->from);
             kz_cli_json_str(b, "to", c->to);

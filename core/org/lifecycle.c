@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "expr/expr_sql.h"
+#include "instance.h"
 #include "score/measures.h"
 
 #include <kizuna/orgmodel.h>
@@ -689,7 +690,7 @@ static gboolean run_locked(run_ctx *rc, const kz_config *cfg, const cond_set *pc
                            &st, NULL) != SQLITE_OK)
         return kz_sql_fail(rc->db, error, "preparing lifecycle_runs");
     sqlite3_bind_int64(st, 1, rc->as_of);
-    sqlite3_bind_int64(st, 2, g_get_real_time());
+    sqlite3_bind_int64(st, 2, kz_host_now());
     gboolean ok = sqlite3_step(st) == SQLITE_DONE || kz_sql_fail(rc->db, error, "recording the run");
     sqlite3_finalize(st);
     if (!ok)

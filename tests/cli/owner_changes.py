@@ -37,7 +37,11 @@ def main():
     pairs = [(names[k], names[k + 1] or "-") for k in range(0, len(names), 2)]
 
     def owner(code):
-        return ("-", "-") if code == -1 else pairs[code]
+        if code == -1:
+            return ("-", "-")
+        if not 0 <= code < len(pairs):
+            sys.exit(f"owner_changes: code {code} names no owner ({len(pairs)} pairs)")
+        return pairs[code]
 
     froms = struct.unpack(f"<{n}i", from_codes)
     tos = struct.unpack(f"<{n}i", to_codes)

@@ -220,7 +220,12 @@ first=$(jq -r '[.history.items[] | select(.what == "owner")][0].to' "$WORK/out")
 equals "$(jq -r '[.history.items[] | select(.what == "owner")
                   | "\(.from // "-")@\(.from_team // "-")>\(.to)@\(.to_team):\(.handoff)"] | join(" ")' "$WORK/out")" \
   "-@->$first@onb:false $first@onb>$(owner N1):true" "N1's owners in its history"
-equals "$(jq -r '.history.items | map(.time) | . == sort' "$WORK/out")" true "history oldest first"
+equals "$(jq -r '.history.items | map(.stored) | . == sort' "$WORK/out")" true "history in the order stored"
+# the phase change stored by today's evaluation, then the hand-off it caused
+# (whose time, the assignment's, is before the evaluated day's end)
+equals "$(jq -r '.history.items[-3:] | map(.what) | join(" ")' "$WORK/out")" "success phase owner" \
+  "the hand-off after its phase change"
+equals "$(jq -r '.history.items[-1].time < .history.items[-2].time' "$WORK/out")" true "each with its own time"
 latest=$(jq -c '.history.items[-1]' "$WORK/out")
 run 0 kz org account N1 --json --recent 1
 equals "$(jq -r '.history.total > 1, (.history.items | length)' "$WORK/out" | tr '\n' ' ')" "true 1 " "--recent 1"
@@ -467,10 +472,11 @@ run 0 kz big assign --json
 equals "$(jq -r '.changes | length' "$WORK/out")" 0 "stable after the large change"
 sqlite3 "$WORK/big.db" "PRAGMA integrity_check" | grep -qx ok || fail "integrity_check (big)"
 # an owner change recorded before schema version 8 (a state_changes row) is
-# part of the history, oldest first
+# part of the history; this one's run is not there, so its own time (1970)
+# places it first
 acct=$(cat "$WORK/first")
 bq "INSERT INTO state_changes (account_id, time_us, what, from_value, to_value, to_team, run)
-    VALUES ('$acct', 1000000, 'owner', NULL, 'old', 'legacy', 1)"
+    VALUES ('$acct', 1000000, 'owner', NULL, 'old', 'legacy', 0)"
 run 0 kz big account "$acct" --json
 equals "$(jq -r '.history.items[0] | "\(.what) \(.to)@\(.to_team) \(.time)"' "$WORK/out")" \
   "owner old@legacy 1970-01-01T00:00:01Z" "an earlier state_changes owner row in the history"
