@@ -4,6 +4,7 @@
 # trigger passes; a wrong condition, an unknown field, channel, template
 # name or grade, a trigger the stack cannot evaluate, and a task channel
 # that is misused are each refused with the file and the line.
+# Assertions: lib.sh's run (exit code), contains and lacks (output).
 . "$(dirname "$0")/lib.sh"
 
 cp -r "$KZ_SOURCE_DIR/sdk/examples/sample/." "$WORK/"

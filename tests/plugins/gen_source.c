@@ -4,7 +4,9 @@
  * `bad` > 0, every bad-th account has an invalid UTF-8 name, every bad-th
  * event names an unknown account, and every bad-th event is rejected by
  * the source itself. Events with an even number carry no id (the host
- * keys them by content). */
+ * keys them by content).
+ * A fixture, not a test: tests/test_sync.c, tests/cli/test_sync_sigkill.sh and
+ * tests/cli/test_cli_accounts.sh sync from it and assert what is stored. */
 #include "test_plugin.h"
 
 #include <stdio.h>

@@ -1,4 +1,6 @@
-/* Refusal: a required descriptor field (vendor) is NULL. */
+/* Refusal: a required descriptor field (vendor) is NULL.
+ * A fixture, not a test: tests/test_loader.c asserts the loader refuses it
+ * and names the field. */
 #include "test_plugin.h"
 
 TEST_SCORER_VTABLE(vt);

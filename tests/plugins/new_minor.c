@@ -1,6 +1,8 @@
 /* Compatibility: a plugin built against a newer 1.x SDK, whose
  * descriptor and vtable have grown fields this host does not know. The
- * host must load it and ignore the unknown tail. */
+ * host must load it and ignore the unknown tail.
+ * A fixture, not a test: tests/test_loader.c and tests/cli/test_cli_plugins.sh
+ * load it and assert what the host reads. */
 #include "test_plugin.h"
 
 struct future_scorer_vtable {

@@ -1,4 +1,6 @@
-/* Refusal: the scorer vtable's size stops before its required score(). */
+/* Refusal: the scorer vtable's size stops before its required score().
+ * A fixture, not a test: tests/test_loader.c asserts the loader refuses it
+ * and names the vtable size. */
 #include "test_plugin.h"
 
 static const kz_scorer_vtable vt = {.size = offsetof(kz_scorer_vtable, score),
