@@ -62,8 +62,9 @@ static int list_accounts(kz_store *store, gint64 as_of, gboolean overdue_only, J
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT a.id, st.phase, st.phase_since_us, st.success_us, st.overdue_since_us, st.tier,"
-                           " st.owner, st.team FROM accounts AS a LEFT JOIN account_state AS st"
-                           " ON st.account_id = a.id WHERE ?1 = 0 OR st.overdue_since_us IS NOT NULL ORDER BY a.id",
+                           " ow.owner, ow.team FROM accounts AS a LEFT JOIN account_state AS st ON st.account_id = a.id"
+                           " LEFT JOIN kz_owners AS ow ON ow.account_id = a.id WHERE ?1 = 0 OR st.overdue_since_us IS "
+                           "NOT NULL ORDER BY a.id",
                            -1, &st, NULL) != SQLITE_OK) {
         fprintf(stderr, "kizuna: %s\n", sqlite3_errmsg(db));
         return KZ_EXIT_INTERNAL;
@@ -76,7 +77,8 @@ static int list_accounts(kz_store *store, gint64 as_of, gboolean overdue_only, J
         kz_cli_print("\n%-16s %-11s %7s %-8s %-8s %-16s %s\n", "ACCOUNT", "PHASE", "DAYS", "TIER", "SUCCESS", "OWNER",
                      "OVERDUE");
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         const char *phase = kz_phase_name(sqlite3_column_int(st, 1));
         gboolean has_since = sqlite3_column_type(st, 2) != SQLITE_NULL;
@@ -108,10 +110,22 @@ static int list_accounts(kz_store *store, gint64 as_of, gboolean overdue_only, J
                          overdue ? "OVERDUE" : "");
         }
     }
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "kizuna: %s\n", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return KZ_EXIT_INTERNAL;
+    }
     sqlite3_finalize(st);
     if (b != NULL)
         json_builder_end_array(b);
     return KZ_EXIT_OK;
+}
+
+/* A store that cannot be read is the host's failure (3); a config, a
+ * model or an answer that does not fit is the input's (1). */
+static int failed_exit(const GError *err)
+{
+    return g_error_matches(err, KZ_ERROR, KZ_ERROR_STORE) ? KZ_EXIT_INTERNAL : KZ_EXIT_FAILED;
 }
 
 int kz_cmd_lifecycle(int argc, char **argv)
@@ -306,7 +320,7 @@ int kz_cmd_assign(int argc, char **argv)
     g_autoptr(kz_org_outcome) o = org != NULL ? kz_org_assign(org, &org->book, inst, &err) : NULL;
     if (o == NULL) {
         fprintf(stderr, "kizuna: assign: %s\n", err->message);
-        return KZ_EXIT_FAILED;
+        return failed_exit(err);
     }
     g_debug("assign: the book of %u accounts read in %.2f s; %s answered in %.2f s", org->book.n_accounts,
             (t1 - t0) / 1e6, o->model, (g_get_monotonic_time() - t1) / 1e6);
@@ -580,7 +594,7 @@ int kz_cmd_org(int argc, char **argv)
     g_autoptr(kz_org) org = kz_org_load(store, cfg, &err);
     if (org == NULL) {
         fprintf(stderr, "kizuna: org simulate: %s\n", err->message);
-        return KZ_EXIT_FAILED;
+        return failed_exit(err);
     }
     g_autoptr(GArray) sims = g_array_new(FALSE, TRUE, sizeof(sim));
     g_array_set_clear_func(sims, (GDestroyNotify)sim_clear);
@@ -762,14 +776,21 @@ static gboolean show_state(sqlite3 *db, const char *id, JsonBuilder *b)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT phase, phase_since_us, success_us, overdue_since_us, tier, owner, team, unassigned"
-                           " FROM account_state WHERE account_id = ?",
+                           "SELECT phase, phase_since_us, success_us, overdue_since_us, tier, ow.owner, ow.team,"
+                           " ow.unassigned FROM account_state AS st LEFT JOIN kz_owners AS ow"
+                           " ON ow.account_id = st.account_id WHERE st.account_id = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         fprintf(stderr, "kizuna: %s\n", sqlite3_errmsg(db));
         return FALSE;
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        fprintf(stderr, "kizuna: %s\n", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return FALSE;
+    }
+    if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
         if (b != NULL) {
             json_builder_set_member_name(b, "lifecycle");

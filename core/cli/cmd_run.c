@@ -157,8 +157,8 @@ static sqlite3_stmt *at_risk_query(sqlite3 *db, const GPtrArray *ids)
     g_autofree char *json = json_generator_to_data(gen, NULL);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT a.id, a.name, a.arr_minor, a.currency, st.owner FROM json_each(?1) AS j"
-                           " JOIN accounts AS a ON a.id = j.value LEFT JOIN account_state AS st ON st.account_id = a.id"
+                           "SELECT a.id, a.name, a.arr_minor, a.currency, ow.owner FROM json_each(?1) AS j"
+                           " JOIN accounts AS a ON a.id = j.value LEFT JOIN kz_owners AS ow ON ow.account_id = a.id"
                            " ORDER BY a.arr_minor DESC NULLS LAST, a.id LIMIT 5",
                            -1, &st, NULL) != SQLITE_OK)
         return NULL;

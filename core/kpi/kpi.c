@@ -315,7 +315,16 @@ static kz_kpi_group *group_finish(group_acc *a)
 typedef struct {
     sqlite3_stmt *st;
     gboolean row; /* st holds a row */
+    char *failed; /* why a step failed (the cursor then ends), or NULL */
 } cursor;
+
+static void cursor_step(cursor *c)
+{
+    int rc = sqlite3_step(c->st);
+    c->row = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && c->failed == NULL)
+        c->failed = g_strdup(sqlite3_errmsg(sqlite3_db_handle(c->st)));
+}
 
 static gboolean cursor_open(sqlite3 *db, cursor *c, const char *sql, gint64 a, gint64 b, GError **error)
 {
@@ -326,7 +335,7 @@ static gboolean cursor_open(sqlite3 *db, cursor *c, const char *sql, gint64 a, g
         sqlite3_bind_int64(c->st, 1, a);
     if (n >= 2)
         sqlite3_bind_int64(c->st, 2, b);
-    c->row = sqlite3_step(c->st) == SQLITE_ROW;
+    cursor_step(c);
     return TRUE;
 }
 
@@ -340,20 +349,21 @@ static gboolean cursor_at(cursor *c, const char *id)
             return TRUE;
         if (d > 0)
             return FALSE;
-        c->row = sqlite3_step(c->st) == SQLITE_ROW;
+        cursor_step(c);
     }
     return FALSE;
 }
 
 static void cursor_next(cursor *c)
 {
-    c->row = sqlite3_step(c->st) == SQLITE_ROW;
+    cursor_step(c);
 }
 
 static void cursor_close(cursor *c)
 {
     sqlite3_finalize(c->st);
     c->st = NULL;
+    g_clear_pointer(&c->failed, g_free);
 }
 
 /* ---- one account's subscriptions ---------------------------------------- */
@@ -1118,7 +1128,8 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
         /* each account's index range seeks its window: no pass over the
          * events of other times, nothing for an account without any */
         /* merged, not joined: one pass instead of a lookup per account */
-        [CUR_STATE] = "SELECT account_id, tier, owner, phase, team FROM account_state ORDER BY account_id",
+        [CUR_STATE] = "SELECT s.account_id, s.tier, o.owner, s.phase, o.team FROM account_state AS s"
+                      " LEFT JOIN kz_owners AS o ON o.account_id = s.account_id ORDER BY s.account_id",
         [CUR_USAGE] = "SELECT a.id, u.user_id, u.time_us FROM accounts AS a JOIN usage_events AS u "
                       "ON u.account_id = a.id AND u.time_us >= ?2 - " G_STRINGIFY(
                           KZ_KPI_WINDOW_US) " AND u.time_us "
@@ -1149,6 +1160,12 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     if (ok && rc != SQLITE_DONE)
         ok = kz_sql_fail(db, error, "reading the accounts");
     sqlite3_finalize(st);
+    /* a table whose read failed half-way would count as empty from there */
+    for (int i = 0; ok && i < CUR_N; i++)
+        if (w.cur[i].failed != NULL) {
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "store: %s: %s", cursor_sql[i], w.cur[i].failed);
+            ok = FALSE;
+        }
     for (int i = 0; i < CUR_N; i++)
         cursor_close(&w.cur[i]);
     if (ok) {

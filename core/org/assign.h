@@ -27,10 +27,12 @@ typedef struct kz_org {
     /* storage behind the book */
     GStringChunk *strings;
     GPtrArray *account_ids;  /* const char* into strings */
-    GPtrArray *stored_owner; /* const char* into strings, or NULL: the owner account_state names */
+    GPtrArray *stored_owner; /* const char* into strings, or NULL: the owner current_owners names */
     GPtrArray *stored_team;
-    guint8 *stored_reason; /* account_state.unassigned */
-    GPtrArray *regions;    /* char*, owned */
+    guint8 *stored_reason;  /* why it has none */
+    gint64 *stored_since;   /* owner since (0: unknown) */
+    gboolean stored_others; /* current_owners names accounts the book no longer has */
+    GPtrArray *regions;     /* char*, owned */
     kz_org_team *teams;
     kz_org_csm *csms;
     GPtrArray *team_ptrs, *csm_ptrs;
@@ -48,10 +50,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_org, kz_org_free)
 
 /* Reads the organization of `cfg`, with the active CSMs of the sources
  * after the config's own (the config's entry wins for an id in both), and
- * every account of the store, with the phase, tier and owner
- * account_state holds for it. Fails when the config has no
- * <organization>, when a CSM of a source has no team of it, or with the
- * store's error. */
+ * every account of the store, with the phase and tier account_state
+ * holds for it and the owner current_owners does. Fails when the config
+ * has no <organization>, when a CSM of a source has no team of it, or
+ * with the store's error (current_owners damaged: KZ_ERROR_STORE). */
 kz_org *kz_org_load(kz_store *store, const kz_config *cfg, GError **error);
 
 /* What one model made of the book. */
@@ -75,9 +77,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(kz_org_outcome, kz_org_outcome_free)
  * the model fails or answers something impossible. */
 kz_org_outcome *kz_org_assign(kz_org *org, const kz_org_book *book, kz_instance *inst, GError **error);
 
-/* Stores `out` (from the book of `org`) in one transaction: account_state
- * owners, an assign_runs row, and the changes of owner or team as one
- * owner_changes row (columns: store.c, migration 8). */
+/* Stores `out` (from the book of `org`) in one transaction: an
+ * assign_runs row, the current owners as one current_owners row
+ * (store/owners.h) when any changed, and the changes of owner or team as
+ * one owner_changes row (columns: store.c, migration 8). */
 gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *out, GError **error);
 
 /* One owner change of an account. */

@@ -649,13 +649,14 @@ static gboolean run_play(eval *ev, const play *p, GError **error)
     trigger_sql(pb, ev->as_of, cond, occ);
     g_string_append_printf(sql,
                            "SELECT a.id, a.name, a.region, a.segment, a.plan, a.arr_minor, a.currency,"
-                           " a.contract_start_us, a.renewal_date_us, st.phase, st.tier, st.owner, ph.score, ph.grade,"
+                           " a.contract_start_us, a.renewal_date_us, st.phase, st.tier, ow.owner, ph.score, ph.grade,"
                            " coalesce(%s, %" G_GINT64_FORMAT ")",
                            occ->str, ev->as_of);
     for (guint m = 0; m < p->measures->len; m++)
         g_string_append_printf(sql, ", lm.m_%s", (char *)p->measures->pdata[m]);
     g_string_append_printf(sql,
                            " FROM accounts AS a LEFT JOIN account_state AS st ON st.account_id = a.id"
+                           " LEFT JOIN kz_owners AS ow ON ow.account_id = a.id"
                            " LEFT JOIN temp.lc_measures AS lm ON lm.account_id = a.id"
                            " LEFT JOIN temp.pb_health AS ph ON ph.account_id = a.id WHERE (%s)",
                            cond->str);

@@ -7,6 +7,7 @@
 #include "store.h"
 
 #include "../errors.h"
+#include "owners.h"
 
 #include <kizuna/common.h>
 #include <fcntl.h>
@@ -274,6 +275,108 @@ static const char *const migrations[] = {
     "  ids BLOB NOT NULL, owners BLOB NOT NULL,"
     "  from_codes BLOB NOT NULL, to_codes BLOB NOT NULL, handoffs BLOB NOT NULL"
     ");",
+    /* 9: the current owners as columns too (core/store/owners.h): one
+     * row, written by each assignment that changes anything, instead of
+     * the owner, team, owner_since_us and unassigned of every
+     * account_state row (updating a million rows was most of a first
+     * assignment's time). ids as in owner_changes; owners the (CSM id,
+     * team) pairs the codes index; codes one little-endian int32 per
+     * account (-1: no owner), since one little-endian int64 (owner since,
+     * microseconds; 0: unknown), reasons one byte (enum
+     * kz_unassigned_reason). run is the assign run that wrote it, NULL
+     * when migrated. owners_to_columns() below moves what account_state
+     * held and drops those columns. SQL reads it as kz_owners. */
+    "CREATE TABLE current_owners ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  run INTEGER,"
+    "  n INTEGER NOT NULL,"
+    "  ids BLOB NOT NULL, owners BLOB NOT NULL,"
+    "  codes BLOB NOT NULL, since BLOB NOT NULL, reasons BLOB NOT NULL"
+    ");",
+};
+
+/* Migration 9's data: the owners account_state held, into current_owners,
+ * then its columns go. A row with an owner has no reason; a reason that
+ * is not one becomes none. */
+static gboolean owners_to_columns(sqlite3 *db, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT account_id, owner, team, coalesce(owner_since_us, 0), unassigned FROM account_state"
+                           " WHERE owner IS NOT NULL OR unassigned != 0 ORDER BY account_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "reading account_state's owners");
+    g_autoptr(GStringChunk) strings = g_string_chunk_new(1 << 16);
+    g_autoptr(GPtrArray) ids = g_ptr_array_new(), owners = g_ptr_array_new(), teams = g_ptr_array_new();
+    g_autoptr(GArray) codes = g_array_new(FALSE, FALSE, sizeof(gint32));
+    g_autoptr(GArray) since = g_array_new(FALSE, FALSE, sizeof(gint64));
+    g_autoptr(GByteArray) reasons = g_byte_array_new();
+    /* (owner, team) -> code + 1 */
+    g_autoptr(GHashTable) pairs =
+        g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *owner = (const char *)sqlite3_column_text(st, 1), *team = (const char *)sqlite3_column_text(st, 2);
+        gint32 code = -1;
+        if (owner != NULL && *owner != '\0') {
+            GByteArray *key = g_byte_array_new(); /* "owner\0team\0": no id holds a NUL */
+            g_byte_array_append(key, (const guint8 *)owner, (guint)strlen(owner) + 1);
+            g_byte_array_append(key, (const guint8 *)(team != NULL ? team : ""),
+                                team != NULL ? (guint)strlen(team) + 1 : 1);
+            g_autoptr(GBytes) k = g_byte_array_free_to_bytes(key);
+            gpointer got;
+            if (g_hash_table_lookup_extended(pairs, k, NULL, &got)) {
+                code = GPOINTER_TO_INT(got) - 1;
+            } else {
+                code = (gint32)owners->len;
+                g_ptr_array_add(owners, g_string_chunk_insert_const(strings, owner));
+                g_ptr_array_add(teams,
+                                team != NULL && *team != '\0' ? g_string_chunk_insert_const(strings, team) : NULL);
+                g_hash_table_insert(pairs, g_steal_pointer(&k), GINT_TO_POINTER(code + 1));
+            }
+        }
+        int why = code >= 0 ? 0 : sqlite3_column_int(st, 4);
+        guint8 reason = why > 0 && why <= 3 ? (guint8)why : 0;
+        gint64 t = sqlite3_column_int64(st, 3);
+        g_ptr_array_add(ids, g_string_chunk_insert(strings, (const char *)sqlite3_column_text(st, 0)));
+        g_array_append_val(codes, code);
+        g_array_append_val(since, t);
+        g_byte_array_append(reasons, &reason, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return kz_sql_fail(db, error, "reading account_state's owners");
+    gint64 run = 0;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM assign_runs", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        run = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (ids->len > 0) { /* no owners: no row */
+        kz_owners o = {
+            .run = run,
+            .n = ids->len,
+            .ids = (const char **)ids->pdata,
+            .codes = (gint32 *)(void *)codes->data,
+            .since_us = (gint64 *)(void *)since->data,
+            .reasons = reasons->data,
+            .n_pairs = owners->len,
+            .pair_owner = (const char **)owners->pdata,
+            .pair_team = (const char **)teams->pdata,
+        };
+        if (!kz_owners_write(db, &o, error))
+            return FALSE;
+    }
+    return kz_sql_exec(db,
+                       "ALTER TABLE account_state DROP COLUMN owner;"
+                       "ALTER TABLE account_state DROP COLUMN team;"
+                       "ALTER TABLE account_state DROP COLUMN owner_since_us;"
+                       "ALTER TABLE account_state DROP COLUMN unassigned;",
+                       error);
+}
+
+/* What a migration does besides its SQL (after it), by version; NULL: nothing */
+static gboolean (*const migration_code[])(sqlite3 *db, GError **error) = {
+    [8] = owners_to_columns,
 };
 
 struct kz_store {
@@ -386,7 +489,9 @@ static gboolean migrate(kz_store *store, GError **error)
     }
     for (int v = version; v < latest; v++) {
         g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", v + 1);
-        if (!exec(store, migrations[v], error) || !exec(store, bump, error)) {
+        gboolean (*code)(sqlite3 *, GError **) = v < (int)G_N_ELEMENTS(migration_code) ? migration_code[v] : NULL;
+        if (!exec(store, migrations[v], error) || (code != NULL && !code(store->db, error)) ||
+            !exec(store, bump, error)) {
             exec(store, "ROLLBACK", NULL);
             g_prefix_error(error, "migration %d: ", v + 1);
             return FALSE;
@@ -499,6 +604,11 @@ kz_store *kz_store_open(const char *path, GError **error)
     }
     sqlite3_busy_timeout(store->db, KZ_STORE_BUSY_MS);
     sqlite3_extended_result_codes(store->db, 1);
+    if (kz_owners_register(store->db) != SQLITE_OK) {
+        fail(store, error, "cannot register kz_owners");
+        kz_store_close(store);
+        return NULL;
+    }
     /* 16 KiB pages (on a new store only; a page size is fixed once a table
      * exists): a bulk load of events writes about a fifth faster than with
      * 4 KiB, and the events index is built a little faster too.
@@ -688,6 +798,8 @@ sqlite3 *kz_store_open_readonly(const char *path, GError **error)
         g_set_error(error, KZ_ERROR, KZ_ERROR_VERSION,
                     "%s: the store has schema version %d and this binary reads %d; run kizuna sync to upgrade it", path,
                     version, latest);
+    } else if (kz_owners_register(db) != SQLITE_OK) {
+        fail(&view, error, "cannot register kz_owners");
     } else {
         return db;
     }

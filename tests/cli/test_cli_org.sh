@@ -16,13 +16,28 @@
 #    moves only their accounts; one in an unknown team stops the
 #    assignment before anything is stored; a bad capacity is quarantined;
 #  - a model that overloads a CSM or fails is refused, and nothing is
-#    stored; config errors name file and line.
+#    stored; config errors name file and line;
+#  - the stored owners are read by a decoder of their own (owners.py):
+#    current_owners and owner_changes match the answers, `kizuna
+#    lifecycle` (through kz_owners) lists the same owners, a schema 8
+#    store's account_state owners migrate unchanged, and a damaged
+#    current_owners row is named (exit 3) by assign, lifecycle and account.
 . "$(dirname "$0")/lib.sh"
 here=$(dirname "$0")
 command -v jq >/dev/null || fail "jq is needed"
 command -v sqlite3 >/dev/null || fail "sqlite3 is needed"
 kz() { "$KIZUNA" --config "$WORK/$1.xml" "${@:2}"; }
 q() { sqlite3 "$WORK/org.db" "$1"; }
+# the current owners, decoded by tests/cli/owners.py on their own, as the
+# table `owners` (account_id, owner, team, since_us, unassigned)
+python_with sqlite3 python3
+oq() { "$py" "$here/owners.py" query "$WORK/${2:-org}.db" "$1"; }
+# every account and its owner, ACCOUNT=OWNER ('-': none)
+owners() { oq "SELECT a.id || '=' || coalesce(o.owner, '-') FROM accounts AS a LEFT JOIN owners AS o
+  ON o.account_id = a.id ORDER BY 1" "${1:-org}"; }
+# account_state and the current owners as stored, to compare before and after
+stored() { q "SELECT * FROM account_state ORDER BY 1; SELECT run, hex(ids), hex(owners), hex(codes), hex(since),
+  hex(reasons) FROM current_owners"; }
 
 # ---- the book: evaluated as of 2026-03-01 (windows end when it begins) -----
 cat >"$WORK/accounts.csv" <<'EOF'
@@ -172,10 +187,10 @@ lacks "$WORK/out" "N1 "
 
 # ---- specialist assignment ------------------------------------------------------
 run 0 kz org assign --dry-run --json
-equals "$(q "SELECT count(*) FROM account_state WHERE owner IS NOT NULL")" 0 "dry run stores nothing"
+equals "$(q "SELECT count(*) FROM current_owners")" 0 "dry run stores nothing"
 run 0 kz org assign --json
 cp "$WORK/out" "$WORK/a1.json"
-owner() { q "SELECT coalesce(owner, '-') || '@' || coalesce(team, '-') FROM account_state WHERE account_id = '$1'"; }
+owner() { oq "SELECT coalesce(owner, '-') || '@' || coalesce(team, '-') FROM owners WHERE account_id = '$1'"; }
 equals "$(owner N1)" o1@onb "N1 to onboarding"
 equals "$(owner N2)" o1@onb "N2 to onboarding"
 equals "$(owner R1)" r1@renew "R1 to renewal"
@@ -184,9 +199,9 @@ equals "$(owner X1)" -@- "churned has no owner"
 equals "$(owner H2)" c1@concierge "H2 to the concierge"
 equals "$(owner D2)" -@- "D2 left unassigned"
 equals "$(jq -r '.unassigned.no_capacity, .shortfall.concierge' "$WORK/a1.json" | tr '\n' ' ')" "1 1 " "shortfall"
-equals "$(q "SELECT unassigned FROM account_state WHERE account_id = 'D2'")" 2 "D2 reason no_capacity"
+equals "$(oq "SELECT unassigned FROM owners WHERE account_id = 'D2'")" 2 "D2 reason no_capacity"
 # adoption/expansion, tech and low touch, balanced over a1 and a2
-equals "$(q "SELECT count(DISTINCT owner) FROM account_state WHERE team = 'adopt'")" 2 "balanced over adopt"
+equals "$(oq "SELECT count(DISTINCT owner) FROM owners WHERE team = 'adopt'")" 2 "balanced over adopt"
 # assigning again changes nothing
 changes=$(q "SELECT (SELECT count(*) FROM state_changes) || '+' || (SELECT count(*) FROM owner_changes)")
 run 0 kz org assign --json
@@ -205,8 +220,7 @@ equals "$(q "SELECT phase FROM account_state WHERE account_id = 'N1'")" 2 "N1 in
 equals "$(owner N1 | cut -d@ -f2)" adopt "N1 owned by the adoption team"
 equals "$(jq -r '.handoffs' "$WORK/out")" 1 "one hand-off"
 equals "$(jq -r '[.changes[].account] | join(",")' "$WORK/out")" N1 "only N1 moved"
-python_with sqlite3 python3
-equals "$("$py" "$here/owner_changes.py" "$WORK/org.db" | cut -d' ' -f1,3,5,6)" "N1 onb adopt true" \
+equals "$("$py" "$here/owners.py" changes "$WORK/org.db" | cut -d' ' -f1,3,5,6)" "N1 onb adopt true" \
   "hand-off recorded"
 run 0 kz org account N1
 contains "$WORK/out" "phase     adoption since 2026-03-11"
@@ -232,29 +246,29 @@ equals "$(jq -r '.history.total > 1, (.history.items | length)' "$WORK/out" | tr
 equals "$(jq -c '.history.items[0]' "$WORK/out")" "$latest" "--recent keeps the latest"
 
 # ---- a CSM leaves: only their accounts move ---------------------------------------
-gone=$(q "SELECT owner FROM account_state WHERE team = 'adopt' GROUP BY owner ORDER BY count(*) DESC LIMIT 1")
+gone=$(oq "SELECT owner FROM owners WHERE team = 'adopt' GROUP BY owner ORDER BY count(*) DESC LIMIT 1")
 stay=$([ "$gone" = a1 ] && echo a2 || echo a1)
-q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/before"
+owners >"$WORK/before"
 stack org "${ORG_SPEC/<csm id=\"$gone\" team=\"adopt\" low=\"5\" tech=\"unlimited\"\/>/}"
 run 0 kz org assign --json
-q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/after"
+owners >"$WORK/after"
 moved=$( (diff "$WORK/before" "$WORK/after" || true) | grep '^<' | cut -c3- | cut -d= -f2 | sort -u | tr '\n' ' ')
 equals "$moved" "$gone " "only the leaver's accounts moved"
 lacks "$WORK/after" "=$gone"
-equals "$(q "SELECT count(*) FROM account_state WHERE owner = '$stay'")" \
+equals "$(oq "SELECT count(*) FROM owners WHERE owner = '$stay'")" \
   "$(grep -c "=$stay" "$WORK/after")" "the rest went to $stay"
 
 # ---- a tier change moves that account only ---------------------------------------
 # R1 grows to 60,000 EUR: high touch; the renewal team still covers it
 sed -i 's/^R1,emea,pro,5000,/R1,emea,pro,60000,/' "$WORK/accounts.csv"
-q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/before"
+owners >"$WORK/before"
 export KIZUNA_NOW=2026-03-11T12:00:00Z
 run 0 kz org sync
 run 0 kz org assign --json
 equals "$(q "SELECT from_value || '>' || to_value FROM state_changes WHERE account_id = 'R1' AND what = 'tier'
             ORDER BY id DESC LIMIT 1")" "low>high" "tier change recorded"
 equals "$(owner R1)" r1@renew "R1 kept by renewal (capacity for high)"
-q "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/after"
+owners >"$WORK/after"
 cmp -s "$WORK/before" "$WORK/after" || fail "the tier change moved someone"
 
 # ---- the area model: regions, a region with no team, cross-area tech touch ------
@@ -269,7 +283,7 @@ stack org '
   </organization>'
 run 0 kz org assign --json
 equals "$(owner L1)" -@- "latam low touch: no team"
-equals "$(q "SELECT unassigned FROM account_state WHERE account_id = 'L1'")" 1 "L1 reason no_team"
+equals "$(oq "SELECT unassigned FROM owners WHERE account_id = 'L1'")" 1 "L1 reason no_team"
 equals "$(owner L2)" t1@tech "latam tech touch: the cross-area team"
 equals "$(owner D2)" p1@apac "apac high touch"
 equals "$(owner N2)" t1@tech "emea tech touch"
@@ -278,7 +292,7 @@ equals "$(owner R1)" e1@emea "emea high touch"
 # ---- org simulate: every model side by side, nothing stored ------------------------
 # on the specialist organization again: its phase teams hand accounts off
 stack org "$ORG_SPEC"
-q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-before"
+stored >"$WORK/state-before"
 run 0 kz org org simulate --json
 equals "$(jq -r '[.models[].model] | join(",")' "$WORK/out")" "spec,all,areas" "models"
 jq -e '.models[] | select(.assigned + .unassigned.no_team + .unassigned.no_capacity + .unassigned.excluded != 9)' \
@@ -293,11 +307,11 @@ jq -e '.models[] | .accounts_per_csm.all.max >= .accounts_per_csm.all.median' "$
 run 0 kz org org simulate
 contains "$WORK/out" "hand-offs per account"
 contains "$WORK/out" "team concierge h/l/t"
-q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-after"
+stored >"$WORK/state-after"
 cmp -s "$WORK/state-before" "$WORK/state-after" || fail "org simulate stored something"
 
 # ---- a model that breaks the rules: refused, nothing stored -------------------------
-q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-before"
+stored >"$WORK/state-before"
 changes=$(q "SELECT count(*) FROM state_changes")
 # o1 takes one high-touch account; the book has three
 GREEDY_ORG=${ORG_SPEC/model=\"spec\"/model=\"greedy\"}
@@ -322,8 +336,8 @@ sed -i 's/model="greedy"/model="broken"/' "$WORK/greedy.xml"
 run 1 kz greedy assign
 contains "$WORK/err" "instance 'broken'"
 contains "$WORK/err" "the model's spreadsheet is missing"
-q "SELECT * FROM account_state ORDER BY 1" >"$WORK/state-after"
-cmp -s "$WORK/state-before" "$WORK/state-after" || fail "a refused answer changed account_state"
+stored >"$WORK/state-after"
+cmp -s "$WORK/state-before" "$WORK/state-after" || fail "a refused answer changed account_state or the owners"
 equals "$(q "SELECT count(*) FROM state_changes")" "$changes" "a refused answer recorded changes"
 
 # ---- CSMs from a source: merged with the config's; inactive ones own nothing ------
@@ -363,7 +377,7 @@ cat >"$WORK/hr.xml" <<EOF
 </kizuna>
 EOF
 hq() { sqlite3 "$WORK/hr.db" "$1"; }
-howner() { hq "SELECT coalesce(owner, '-') || '@' || coalesce(team, '-') FROM account_state WHERE account_id = '$1'"; }
+howner() { oq "SELECT coalesce(owner, '-') || '@' || coalesce(team, '-') FROM owners WHERE account_id = '$1'" hr; }
 hr_counts() { jq -r ".sources[] | select(.name == \"hr\") | .entities.csm | $1" "$WORK/out"; }
 run 0 kz hr sync --json
 equals "$(hr_counts '"\(.read) \(.inserted)"')" "3 3" "three CSMs synced"
@@ -378,11 +392,11 @@ equals "$(howner L1)" -@- "latam: still no team"
 # e2 leaves and e3 joins: only e2's account moves, to e3
 sed -i 's/^e2,\(.*\),true$/e2,\1,false/' "$WORK/csms.csv"
 echo "e3,Eri,emea,emea,,5,5,,true" >>"$WORK/csms.csv"
-hq "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/before"
+owners hr >"$WORK/before"
 run 0 kz hr sync --json
 equals "$(hr_counts '"\(.inserted) \(.updated) \(.unchanged)"')" "1 1 2" "e3 new, e2 inactive"
 run 0 kz hr assign --json
-hq "SELECT account_id || '=' || coalesce(owner, '-') FROM account_state ORDER BY 1" >"$WORK/after"
+owners hr >"$WORK/after"
 equals "$( (diff "$WORK/before" "$WORK/after" || true) | grep '^>' | cut -c3- | tr '\n' ' ')" "R1=e3 " \
   "only e2's account moved, to e3"
 # a CSM in a team the organization does not have: assign refuses and
@@ -445,25 +459,25 @@ big big '<csm id="b1" team="t" tech="unlimited"/><csm id="b2" team="t" tech="unl
 run 0 kz big sync
 run 0 kz big assign --json
 jq -r '.changes[] | .account + "=" + .to + "@" + .to_team' "$WORK/out" | sort >"$WORK/want"
-bq "SELECT account_id || '=' || owner || '@' || team FROM account_state ORDER BY 1" | sort >"$WORK/got"
+oq "SELECT account_id || '=' || owner || '@' || team FROM owners ORDER BY 1" big | sort >"$WORK/got"
 cmp -s "$WORK/want" "$WORK/got" || fail "stored owners differ from the answer (first assignment)"
 equals "$(wc -l <"$WORK/got")" 2100 "every account stored"
 equals "$(bq "SELECT group_concat(n) FROM owner_changes")" 2100 "one owner_changes row of every change"
 jq -r '.changes[] | [.account, .from // "-", .from_team // "-", .to, .to_team, .handoff] | join(" ")' "$WORK/out" |
   sort >"$WORK/want"
-"$py" "$here/owner_changes.py" "$WORK/big.db" | sort >"$WORK/got"
+"$py" "$here/owners.py" changes "$WORK/big.db" | sort >"$WORK/got"
 cmp -s "$WORK/want" "$WORK/got" || fail "owner_changes differ from the answer (first assignment)"
 mv "$WORK/want" "$WORK/first_run"
 big big '<csm id="b2" team="t" tech="unlimited"/>'
-moved=$(bq "SELECT count(*) FROM account_state WHERE owner = 'b1'")
+moved=$(oq "SELECT count(*) FROM owners WHERE owner = 'b1'" big)
 run 0 kz big assign --json
 equals "$(jq -r '.moved' "$WORK/out")" "$moved" "b1's accounts moved"
 [ "$moved" -ge 1024 ] || fail "only $moved moved: the whole-table path is not reached"
-equals "$(bq "SELECT count(*) FROM account_state WHERE owner = 'b2' AND team = 't' AND unassigned = 0")" 2100 \
+equals "$(oq "SELECT count(*) FROM owners WHERE owner = 'b2' AND team = 't' AND unassigned = 0" big)" 2100 \
   "all on b2"
-"$py" "$here/owner_changes.py" "$WORK/big.db" | cut -d' ' -f2-6 | sort | uniq -c | sed 's/^ *//' >"$WORK/got"
+"$py" "$here/owners.py" changes "$WORK/big.db" | cut -d' ' -f2-6 | sort | uniq -c | sed 's/^ *//' >"$WORK/got"
 equals "$(cat "$WORK/got")" "$moved b1 t b2 t false" "a change per move, and no other"
-bq "SELECT account_id FROM account_state WHERE owner = 'b2' ORDER BY account_id LIMIT 1" >"$WORK/first"
+oq "SELECT account_id FROM owners WHERE owner = 'b2' ORDER BY account_id LIMIT 1" big >"$WORK/first"
 run 0 kz big account "$(cat "$WORK/first")" --json
 equals "$(jq -r '[.history.items[] | select(.what == "owner") | .to] | join(",")' "$WORK/out")" \
   "$(if grep -q "^$(cat "$WORK/first") - - b1 " "$WORK/first_run"; then echo b1,b2; else echo b2; fi)" \
@@ -484,5 +498,50 @@ equals "$(jq -r '.history.items[0] | "\(.what) \(.to)@\(.to_team) \(.time)"' "$W
 bq "UPDATE owner_changes SET n = n + 1 WHERE run = (SELECT max(run) FROM owner_changes)"
 run 3 kz big account "$acct"
 contains "$WORK/err" "the owner changes of assign run $(bq "SELECT max(run) FROM owner_changes") are damaged"
+
+# ---- the current owners: kizuna's reading (kz_owners) and the decoder agree -------
+run 0 kz org assign # the specialist organization's owners again
+run 0 kz org lifecycle --json
+jq -r '.accounts[] | .id + "=" + (.owner // "-")' "$WORK/out" >"$WORK/listed"
+owners >"$WORK/decoded"
+cmp -s "$WORK/listed" "$WORK/decoded" || fail "kizuna lifecycle lists other owners than current_owners holds"
+[ "$(grep -vc '=-$' "$WORK/decoded")" -ge 3 ] || fail "too few owners to compare"
+
+# ---- schema 8 -> 9: the owners account_state held move to current_owners ----------
+kept() { oq "SELECT account_id, owner, team, since_us, unassigned FROM owners
+  WHERE owner IS NOT NULL OR unassigned != 0 ORDER BY 1"; }
+kept >"$WORK/owners-9"
+[ "$(grep -c '|[123]$' "$WORK/owners-9")" -ge 1 ] || fail "no unassigned reason to migrate"
+# the store as schema 8 left it: the owners in account_state's columns
+q "ALTER TABLE account_state ADD COLUMN owner TEXT; ALTER TABLE account_state ADD COLUMN team TEXT;
+   ALTER TABLE account_state ADD COLUMN owner_since_us INTEGER;
+   ALTER TABLE account_state ADD COLUMN unassigned INTEGER NOT NULL DEFAULT 0"
+oq "SELECT 'UPDATE account_state SET owner = ' || quote(owner) || ', team = ' || quote(team) || ', owner_since_us = '
+  || quote(since_us) || ', unassigned = ' || unassigned || ' WHERE account_id = ' || quote(account_id) || ';'
+  FROM owners" | sqlite3 "$WORK/org.db"
+q "DROP TABLE current_owners; PRAGMA user_version = 8"
+last_run=$(q "SELECT max(id) FROM assign_runs")
+# assign opens the store for writing (migrating it), then finds nothing to move
+run 0 kz org assign --json
+equals "$(jq -r '.changes | length' "$WORK/out")" 0 "nothing moves after the migration"
+equals "$(q "PRAGMA user_version")" 9 "migrated to schema 9"
+equals "$(q "SELECT count(*) FROM pragma_table_info('account_state')
+  WHERE name IN ('owner', 'team', 'owner_since_us', 'unassigned')")" 0 "account_state's owner columns dropped"
+kept >"$WORK/owners-migrated"
+cmp -s "$WORK/owners-9" "$WORK/owners-migrated" || fail "the migration changed the owners"
+run 0 kz org account N1 --json
+equals "$(jq -r '.lifecycle | "\(.owner)@\(.team)"' "$WORK/out")" "$(owner N1)" "N1's owner after the migration"
+
+# ---- a damaged current_owners row is named, and nothing is misread -----------------
+q "UPDATE current_owners SET codes = substr(codes, 1, length(codes) - 4)"
+for cmd in "assign" "lifecycle" "account N1"; do
+  # shellcheck disable=SC2086 # the command's words
+  run 3 kz org $cmd
+  contains "$WORK/err" "the current owners (written by assign run $last_run) are damaged: a column is not n values long"
+done
+q "UPDATE current_owners SET ids = CAST('N1' || char(0) || 'A0' || char(0) AS BLOB), n = 2,
+   codes = zeroblob(8), since = zeroblob(16), reasons = zeroblob(2)"
+run 3 kz org assign
+contains "$WORK/err" "are damaged: the ids are not in byte order"
 sqlite3 "$WORK/org.db" "PRAGMA integrity_check" | grep -qx ok || fail "integrity_check"
 echo "ok"

@@ -127,9 +127,8 @@ run 0 env KIZUNA_NOW=2026-10-01T12:00:00Z "$KIZUNA" --config "$WORK/kizuna.xml" 
 # the outbox: touches 1-5 written in Q3, 6 in June; the task of touch 2 done
 # by ana in Q3, of touch 4 after Q3, of touch 6 (a June touch) by ben in Q3
 sqlite3 "$WORK/kizuna.db" <<SQL
-INSERT INTO account_state (account_id, phase, tier, owner) VALUES
- ('A1', 3, 3, 'ana'), ('A3', 3, 2, 'ana'), ('A4', 2, 2, 'ben'), ('A5', 4, 1, NULL), ('A6', 1, 1, 'ben'),
- ('A2', 5, 2, NULL);
+INSERT INTO account_state (account_id, phase, tier) VALUES
+ ('A1', 3, 3), ('A3', 3, 2), ('A4', 2, 2), ('A5', 4, 1), ('A6', 1, 1), ('A2', 5, 2);
 INSERT INTO touches (id, key, playbook, channel, account_id, trigger, subject, body, priority, created_us, status,
                      next_attempt_us) VALUES
  (1, 'k1', 'p', 'email', 'A1', 't', 's', 'b', 0, $(us 2026-07-10), 'delivered', 0),
@@ -143,6 +142,9 @@ INSERT INTO tasks (touch_id, csm, account_id, playbook, title, body, created_us,
  (4, 'ana', 'A4', 'p', 't', 'b', $(us 2026-08-02), 'done', $(us 2026-10-02)),
  (6, 'ben', 'A3', 'p', 't', 'b', $(us 2026-06-20), 'done', $(us 2026-07-02));
 SQL
+# the owners, as one current_owners row (core/store/owners.h)
+python_with sqlite3 python3
+"$py" "$(dirname "$0")/owners.py" set "$WORK/kizuna.db" A1=ana A3=ana A4=ben A6=ben
 
 run 0 kz report --period 2026-Q3 --as-of 2026-09-20 --format json
 cp "$WORK/out" "$WORK/q3.json"
