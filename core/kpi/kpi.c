@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "score/health.h"
 #include "score/measures.h"
+#include "store/owners.h"
 #include "store/store.h"
 #include "values.h"
 
@@ -454,6 +455,8 @@ typedef struct {
     char **grade_names_end, **grade_names_start;
     guint roster_end_pos, roster_start_pos;
     cursor cur[CUR_N];
+    kz_owners *owners; /* the current owners, looked up in the walk's id order */
+    guint owners_hint;
     GHashTable *users;  /* one account's active users: user id -> days bitmask */
     move_row moves[64]; /* health movement rows by (start, end) grade name pointer */
     guint n_moves;
@@ -578,9 +581,13 @@ static gboolean account(walk *w, sqlite3_stmt *st, GArray *subs, GError **error)
     cursor *c = &w->cur[CUR_STATE];
     if (cursor_at(c, id)) {
         tier = sqlite3_column_int(c->st, 1);
-        owner = (const char *)sqlite3_column_text(c->st, 2);
-        phase = sqlite3_column_int(c->st, 3);
-        team = (const char *)sqlite3_column_text(c->st, 4);
+        phase = sqlite3_column_int(c->st, 2);
+    }
+    gint64 k = kz_owners_find(w->owners, id, &w->owners_hint);
+    gint32 code = k >= 0 ? w->owners->codes[k] : -1;
+    if (code >= 0) {
+        owner = w->owners->pair_owner[code];
+        team = w->owners->pair_team[code];
     }
     const kz_kpi_report *r = w->r;
     const gint64 from = r->from_us, to = r->to_us;
@@ -1100,6 +1107,8 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     }
     if (ok)
         seed_grades(&w, w.all);
+    if (ok)
+        ok = (w.owners = kz_owners_read(db, error)) != NULL;
     static const char *const cursor_sql[CUR_N] = {
         /* the subscriptions that run at some instant the walk asks about:
          * from the period's start less 1 us (a renewal due on its first
@@ -1128,8 +1137,7 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
         /* each account's index range seeks its window: no pass over the
          * events of other times, nothing for an account without any */
         /* merged, not joined: one pass instead of a lookup per account */
-        [CUR_STATE] = "SELECT s.account_id, s.tier, o.owner, s.phase, o.team FROM account_state AS s"
-                      " LEFT JOIN kz_owners AS o ON o.account_id = s.account_id ORDER BY s.account_id",
+        [CUR_STATE] = "SELECT account_id, tier, phase FROM account_state ORDER BY account_id",
         [CUR_USAGE] = "SELECT a.id, u.user_id, u.time_us FROM accounts AS a JOIN usage_events AS u "
                       "ON u.account_id = a.id AND u.time_us >= ?2 - " G_STRINGIFY(
                           KZ_KPI_WINDOW_US) " AND u.time_us "
@@ -1140,7 +1148,7 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     for (int i = 0; ok && i < CUR_N; i++)
         ok = cursor_open(db, &w.cur[i], cursor_sql[i], from_us, to_us, error);
 
-    /* the cut by a field of the account; by tier, team or owner from CUR_STATE */
+    /* the cut by a field of the account; by tier from CUR_STATE, by team or owner from w.owners */
     static const char *const group_sql[] = {"NULL", "a.segment", "NULL", "a.region", "NULL", "NULL"};
     g_autofree char *sql =
         g_strdup_printf("SELECT a.id, %s, a.currency, a.contract_start_us, a.renewal_date_us, a.arr_minor, a.name "
@@ -1216,6 +1224,7 @@ kz_kpi_report *kz_kpi_compute(sqlite3 *db, const kz_config *cfg, gint64 from_us,
     g_hash_table_unref(w.account_tags);
     kz_roster_free(w.roster_end);
     kz_roster_free(w.roster_start);
+    kz_owners_free(w.owners);
     g_free(w.grade_end);
     g_free(w.grade_start);
     g_strfreev(w.grade_names_end);
