@@ -326,7 +326,7 @@ int kz_cmd_assign(int argc, char **argv)
             (t1 - t0) / 1e6, o->model, (g_get_monotonic_time() - t1) / 1e6);
     if (!dry_run && !kz_org_store(store, org, o, &err)) {
         fprintf(stderr, "kizuna: assign: %s\n", err->message);
-        return KZ_EXIT_INTERNAL;
+        return failed_exit(err); /* 1: another assignment came first */
     }
     const kz_org_book *book = &org->book;
     if (json) {
@@ -776,9 +776,10 @@ static gboolean show_state(sqlite3 *db, const char *id, JsonBuilder *b)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT phase, phase_since_us, success_us, overdue_since_us, tier, ow.owner, ow.team,"
-                           " ow.unassigned FROM account_state AS st LEFT JOIN kz_owners AS ow"
-                           " ON ow.account_id = st.account_id WHERE st.account_id = ?1",
+                           "SELECT st.phase, st.phase_since_us, st.success_us, st.overdue_since_us, st.tier, ow.owner,"
+                           " ow.team, ow.unassigned, st.account_id IS NOT NULL OR ow.account_id IS NOT NULL"
+                           " FROM accounts AS a LEFT JOIN account_state AS st ON st.account_id = a.id"
+                           " LEFT JOIN kz_owners AS ow ON ow.account_id = a.id WHERE a.id = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         fprintf(stderr, "kizuna: %s\n", sqlite3_errmsg(db));
         return FALSE;
@@ -790,7 +791,7 @@ static gboolean show_state(sqlite3 *db, const char *id, JsonBuilder *b)
         sqlite3_finalize(st);
         return FALSE;
     }
-    if (rc == SQLITE_DONE) {
+    if (rc == SQLITE_DONE || !sqlite3_column_int(st, 8)) { /* neither the lifecycle nor an assignment saw it */
         sqlite3_finalize(st);
         if (b != NULL) {
             json_builder_set_member_name(b, "lifecycle");

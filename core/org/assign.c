@@ -265,6 +265,7 @@ static gboolean load_owners(kz_org *org, sqlite3 *db, GHashTable *csm_index, GEr
     }
     /* accounts no longer in the book: the next write leaves them out */
     org->stored_others = matched != owners->n;
+    org->owners_seen = owners->present ? owners->run : -1;
     return TRUE;
 }
 
@@ -639,6 +640,29 @@ static void current_columns(kz_owners *o, const kz_org *org, const kz_org_outcom
     }
 }
 
+/* The book was read outside the write transaction. When another
+ * assignment stored its owners since, writing these over them would undo
+ * its moves with no change recorded: FALSE (error set) then. */
+static gboolean owners_unchanged(sqlite3 *db, const kz_org *org, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(run, 0) FROM current_owners WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+        return kz_sql_fail(db, error, "reading the current owners");
+    int rc = sqlite3_step(st);
+    gint64 now = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return kz_sql_fail(db, error, "reading the current owners");
+    if (now != org->owners_seen) {
+        g_set_error(error, KZ_ERROR, KZ_ERROR_FAILED,
+                    "another assignment (run %" G_GINT64_FORMAT ") stored its owners after this one read the book: "
+                    "nothing is stored; run kizuna assign again",
+                    now);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *out, GError **error)
 {
     sqlite3 *db = kz_store_db(store);
@@ -668,6 +692,8 @@ gboolean kz_org_store(kz_store *store, const kz_org *org, const kz_org_outcome *
     kz_store_lock(store);
     if (!kz_sql_exec(db, "BEGIN IMMEDIATE", error))
         goto out;
+    if (!owners_unchanged(db, org, error))
+        goto rollback;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO owner_changes (run, n, ids, owners, from_codes, to_codes, handoffs)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?)",

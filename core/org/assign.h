@@ -32,6 +32,7 @@ typedef struct kz_org {
     guint8 *stored_reason;  /* why it has none */
     gint64 *stored_since;   /* owner since (0: unknown) */
     gboolean stored_others; /* current_owners names accounts the book no longer has */
+    gint64 owners_seen;     /* the current_owners row read: its run (0: migrated), -1: none */
     GPtrArray *regions;     /* char*, owned */
     kz_org_team *teams;
     kz_org_csm *csms;

@@ -52,6 +52,7 @@ static gboolean damaged(GError **error, gint64 run, const char *why)
  * saying what is wrong) when they do not hold what n says. */
 static gboolean decode(kz_owners *o, sqlite3_stmt *st, GError **error)
 {
+    o->present = TRUE;
     o->run = sqlite3_column_int64(st, 0);
     gint64 n = sqlite3_column_int64(st, 1);
     gsize ids_len = (gsize)sqlite3_column_bytes(st, 2), pairs_len = (gsize)sqlite3_column_bytes(st, 3);
@@ -177,13 +178,13 @@ gboolean kz_owners_write(sqlite3 *db, const kz_owners *o, GError **error)
     g_autofree guint64 *since = g_new(guint64, MAX(o->n, 1));
     for (guint i = 0; i < o->n; i++) {
         if (i > 0 && strcmp(o->ids[i - 1], o->ids[i]) >= 0) {
-            g_set_error(error, KZ_ERROR, KZ_ERROR_FAILED,
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE,
                         "storing the current owners: account '%s' is not after '%s' in byte order", o->ids[i],
                         o->ids[i - 1]);
             return FALSE;
         }
         if (o->codes[i] < -1 || o->codes[i] >= (gint64)o->n_pairs) {
-            g_set_error(error, KZ_ERROR, KZ_ERROR_FAILED, "storing the current owners: account '%s' has owner %d of %u",
+            g_set_error(error, KZ_ERROR, KZ_ERROR_STORE, "storing the current owners: account '%s' has owner %d of %u",
                         o->ids[i], o->codes[i], o->n_pairs);
             return FALSE;
         }
@@ -262,9 +263,14 @@ static int vt_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
     (void)vt;
     for (int k = 0; k < info->nConstraint; k++) {
         const struct sqlite3_index_constraint *c = &info->aConstraint[k];
-        if (c->usable && c->iColumn == COL_ACCOUNT && c->op == SQLITE_INDEX_CONSTRAINT_EQ) {
+        const char *coll = sqlite3_vtab_collation(info, k);
+        /* the ids are in byte order: a lookup answers BINARY equality */
+        if (c->usable && c->iColumn == COL_ACCOUNT && c->op == SQLITE_INDEX_CONSTRAINT_EQ &&
+            (coll == NULL || sqlite3_stricmp(coll, "BINARY") == 0)) {
             info->aConstraintUsage[k].argvIndex = 1;
-            info->aConstraintUsage[k].omit = 1;
+            /* SQLite tests the row found again, with its own affinity
+             * rules: a lookup by the value's text finds the candidate */
+            info->aConstraintUsage[k].omit = 0;
             info->idxNum = PLAN_ID;
             info->estimatedCost = 20;
             info->estimatedRows = 1;
@@ -317,8 +323,8 @@ static int vt_filter(sqlite3_vtab_cursor *cur, int idx, const char *idx_str, int
     c->at = 0;
     c->end = c->o->n;
     if (idx == PLAN_ID) {
-        const char *id = (const char *)sqlite3_value_text(argv[0]);
-        gint64 k = id != NULL && sqlite3_value_type(argv[0]) == SQLITE_TEXT ? kz_owners_find(c->o, id, &c->hint) : -1;
+        const char *id = sqlite3_value_type(argv[0]) != SQLITE_NULL ? (const char *)sqlite3_value_text(argv[0]) : NULL;
+        gint64 k = id != NULL ? kz_owners_find(c->o, id, &c->hint) : -1;
         c->at = k >= 0 ? (guint)k : 0;
         c->end = k >= 0 ? (guint)k + 1 : 0;
     }

@@ -25,6 +25,7 @@ G_BEGIN_DECLS
 typedef struct sqlite3 sqlite3;
 
 typedef struct kz_owners {
+    gboolean present; /* a row is stored (else n = 0) */
     gint64 run;       /* assign_runs.id that wrote it, 0: none (migrated, or nothing stored) */
     guint n;          /* accounts */
     const char **ids; /* n, in byte order */

@@ -346,14 +346,9 @@ static gboolean owners_to_columns(sqlite3 *db, GError **error)
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return kz_sql_fail(db, error, "reading account_state's owners");
-    gint64 run = 0;
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM assign_runs", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        run = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
     if (ids->len > 0) { /* no owners: no row */
         kz_owners o = {
-            .run = run,
+            .run = 0, /* no assign run wrote it */
             .n = ids->len,
             .ids = (const char **)ids->pdata,
             .codes = (gint32 *)(void *)codes->data,
