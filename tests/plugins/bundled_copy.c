@@ -1,7 +1,9 @@
 /* Two plugins built from this file (BUNDLED_VERSION 1 and 2) each carry
  * their own copy of a "bundled library" function with the same name and
  * default visibility, as a careless vendor build would export it. Each
- * must call its own copy: plugins are loaded with local symbol scope. */
+ * must call its own copy: plugins are loaded with local symbol scope. A
+ * fixture, not a test: tests/test_loader.c loads both (bundled-1 and
+ * bundled-2) and asserts that each answers its own version. */
 #include "test_plugin.h"
 
 __attribute__((visibility("default"))) int kz_test_bundled_version(void);

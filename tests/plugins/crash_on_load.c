@@ -1,6 +1,8 @@
 /* Refusal: the shared object crashes as soon as it is loaded (in a
  * constructor, before the host can call anything). The host must survive
- * it: the preflight child dies instead. */
+ * it: the preflight child dies instead. A fixture, not a test: asserted by
+ * tests/test_loader.c (refused, "crashed while loading: killed by signal")
+ * and tests/cli/test_cli_plugins.sh (`kizuna plugin check` on it). */
 #include "test_plugin.h"
 
 #include <signal.h>

@@ -2,7 +2,9 @@
  * HR-system plugin emits them: four people, and four records the host
  * must quarantine (negative capacity, unknown status, skills announced
  * but not given, no id). With `leave` set, "ana" comes back inactive and
- * carries nothing else, so her stored fields must stay. */
+ * carries nothing else, so her stored fields must stay. A fixture, not a
+ * test: tests/test_sync.c (csm_source()) syncs it and asserts the stored
+ * CSMs and the quarantined records. */
 #include <kizuna/kizuna.h>
 
 #include <stdlib.h>

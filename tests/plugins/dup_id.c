@@ -1,4 +1,7 @@
-/* Refusal: the same plugin id as good.c (loaded first, by name order). */
+/* Refusal: the same plugin id as good.c (loaded first, by name order). A
+ * fixture, not a test: tests/test_loader.c asserts it is refused
+ * ("duplicate plugin id") and its component absent, and
+ * tests/cli/test_cli_plugins.sh that `kizuna plugins --json` says why. */
 #include "test_plugin.h"
 
 TEST_SCORER_VTABLE(vt);
